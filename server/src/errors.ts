@@ -46,11 +46,8 @@ export class ConclaveError extends Error {
 
   /** The same error, attributed to op `opIndex` of a multi. */
   atOp(opIndex: number): ConclaveError {
-    const copy = new (this.constructor as typeof ConclaveError)(this.code, this.message, {
-      path: this.path,
-      opIndex,
-      cause: this.cause,
-    });
+    const copy = new ConclaveError(this.code, this.message, { path: this.path, opIndex, cause: this.cause });
+    Object.setPrototypeOf(copy, Object.getPrototypeOf(this));
     return copy;
   }
 }

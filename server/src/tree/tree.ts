@@ -1,0 +1,341 @@
+/**
+ * The data tree: znodes by full path, with ZooKeeper's Stat bookkeeping, ephemeral ownership and the
+ * container/TTL candidate sets. PURE and deterministic: every mutation is given its zxid and time by
+ * the caller (the state machine applying a committed transaction); nothing here reads a clock.
+ *
+ * Mutations return an undo function so that a multi can be rolled back atomically.
+ */
+import {
+  BadVersionError,
+  NoChildrenForEphemeralsError,
+  NodeExistsError,
+  NoNodeError,
+  NotEmptyError,
+} from '../errors.js';
+import { childPath, nameOf, parentOf, ROOT, sequenceSuffix, SYSTEM_PATH } from './path.js';
+
+export type NodeKind =
+  | 'PERSISTENT'
+  | 'EPHEMERAL'
+  | 'PERSISTENT_SEQUENTIAL'
+  | 'EPHEMERAL_SEQUENTIAL'
+  | 'CONTAINER'
+  | 'PERSISTENT_WITH_TTL'
+  | 'PERSISTENT_SEQUENTIAL_WITH_TTL';
+
+export const NODE_KINDS: readonly NodeKind[] = [
+  'PERSISTENT',
+  'EPHEMERAL',
+  'PERSISTENT_SEQUENTIAL',
+  'EPHEMERAL_SEQUENTIAL',
+  'CONTAINER',
+  'PERSISTENT_WITH_TTL',
+  'PERSISTENT_SEQUENTIAL_WITH_TTL',
+];
+
+export function isEphemeralKind(kind: NodeKind): boolean {
+  return kind === 'EPHEMERAL' || kind === 'EPHEMERAL_SEQUENTIAL';
+}
+export function isSequentialKind(kind: NodeKind): boolean {
+  return kind === 'PERSISTENT_SEQUENTIAL' || kind === 'EPHEMERAL_SEQUENTIAL' || kind === 'PERSISTENT_SEQUENTIAL_WITH_TTL';
+}
+export function isTtlKind(kind: NodeKind): boolean {
+  return kind === 'PERSISTENT_WITH_TTL' || kind === 'PERSISTENT_SEQUENTIAL_WITH_TTL';
+}
+
+/** ZooKeeper's Stat, field for field. */
+export interface Stat {
+  czxid: number;
+  mzxid: number;
+  pzxid: number;
+  ctime: number;
+  mtime: number;
+  version: number;
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: number;
+  dataLength: number;
+  numChildren: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class ZNode {
+  children: Set<string> | undefined = undefined;
+  mzxid: number;
+  pzxid: number;
+  mtime: number;
+  version = 0;
+  cversion = 0;
+  aversion = 0;
+
+  constructor(
+    public data: Uint8Array,
+    readonly kind: NodeKind,
+    readonly czxid: number,
+    readonly ctime: number,
+    /** owning session or lease for ephemerals, else 0 */
+    readonly ephemeralOwner: number,
+    /** ms, for TTL kinds; else 0 */
+    readonly ttl: number,
+  ) {
+    this.mzxid = czxid;
+    this.pzxid = czxid;
+    this.mtime = ctime;
+  }
+
+  get numChildren(): number {
+    return this.children === undefined ? 0 : this.children.size;
+  }
+
+  stat(): Stat {
+    return {
+      czxid: this.czxid,
+      mzxid: this.mzxid,
+      pzxid: this.pzxid,
+      ctime: this.ctime,
+      mtime: this.mtime,
+      version: this.version,
+      cversion: this.cversion,
+      aversion: this.aversion,
+      ephemeralOwner: this.ephemeralOwner,
+      dataLength: this.data.length,
+      numChildren: this.numChildren,
+    };
+  }
+}
+
+export type Undo = () => void;
+
+/** What a tree mutation changed, for watch events. */
+export interface Change {
+  type: 'NODE_CREATED' | 'NODE_DELETED' | 'NODE_DATA_CHANGED' | 'NODE_CHILDREN_CHANGED';
+  path: string;
+}
+
+export interface CreateResult {
+  path: string;
+  node: ZNode;
+  undo: Undo;
+}
+
+export class DataTree {
+  private readonly nodes = new Map<string, ZNode>();
+  /** session or lease id -> paths of the ephemeral nodes it owns */
+  private readonly ephemerals = new Map<number, Set<string>>();
+  /** containers and TTL nodes: candidates for reaping, checked by the leader */
+  readonly containers = new Set<string>();
+  readonly ttlNodes = new Set<string>();
+  private dataBytes = 0;
+
+  constructor() {
+    this.nodes.set(ROOT, new ZNode(EMPTY, 'PERSISTENT', 0, 0, 0, 0));
+    this.insert(SYSTEM_PATH, new ZNode(EMPTY, 'PERSISTENT', 0, 0, 0, 0), 0);
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  /** Approximate bytes of node data held. */
+  get approximateDataSize(): number {
+    return this.dataBytes;
+  }
+
+  get(path: string): ZNode | undefined {
+    return this.nodes.get(path);
+  }
+
+  getOrThrow(path: string): ZNode {
+    const node = this.nodes.get(path);
+    if (node === undefined) throw new NoNodeError(`no node at ${path}`, { path });
+    return node;
+  }
+
+  /** Child names, sorted. */
+  children(path: string): string[] {
+    const node = this.getOrThrow(path);
+    return node.children === undefined ? [] : [...node.children].sort();
+  }
+
+  /** Number of all descendants of `path`. */
+  countDescendants(path: string): number {
+    const node = this.getOrThrow(path);
+    let count = 0;
+    const stack: [string, ZNode][] = [[path, node]];
+    while (stack.length > 0) {
+      const [p, n] = stack.pop()!;
+      if (n.children === undefined) continue;
+      for (const name of n.children) {
+        const cp = childPath(p, name);
+        count++;
+        stack.push([cp, this.nodes.get(cp)!]);
+      }
+    }
+    return count;
+  }
+
+  ephemeralsOf(owner: number): ReadonlySet<string> {
+    return this.ephemerals.get(owner) ?? new Set();
+  }
+
+  /** All paths in the tree, parents before children (for snapshots and digests). */
+  *walk(): Generator<[string, ZNode]> {
+    const stack: string[] = [ROOT];
+    while (stack.length > 0) {
+      const path = stack.pop()!;
+      const node = this.nodes.get(path)!;
+      yield [path, node];
+      if (node.children !== undefined) {
+        for (const name of [...node.children].sort().reverse()) stack.push(childPath(path, name));
+      }
+    }
+  }
+
+  /**
+   * Creates a node. For sequential kinds `path` is the prefix and the parent's cversion gives the
+   * suffix, as in ZooKeeper. Checks: parent exists and is not ephemeral, node does not exist.
+   */
+  create(
+    path: string,
+    data: Uint8Array,
+    kind: NodeKind,
+    ttl: number,
+    owner: number,
+    zxid: number,
+    time: number,
+  ): CreateResult {
+    // A sequential prefix may end in '/' (then the name is just the suffix): its parent is the prefix.
+    const parentPath = path.endsWith('/') ? (path.length === 1 ? ROOT : path.slice(0, -1)) : parentOf(path);
+    const parent = this.nodes.get(parentPath);
+    if (parent === undefined) throw new NoNodeError(`parent ${parentPath} does not exist`, { path: parentPath });
+    if (isEphemeralKind(parent.kind)) {
+      throw new NoChildrenForEphemeralsError(`${parentPath} is ephemeral and cannot have children`, { path: parentPath });
+    }
+    const actual = isSequentialKind(kind) ? path + sequenceSuffix(parent.cversion) : path;
+    if (this.nodes.has(actual)) throw new NodeExistsError(`${actual} already exists`, { path: actual });
+
+    const node = new ZNode(data, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
+    const parentCversion = parent.cversion;
+    const parentPzxid = parent.pzxid;
+    this.insert(actual, node, zxid);
+    return {
+      path: actual,
+      node,
+      undo: () => {
+        this.remove(actual, node);
+        parent.cversion = parentCversion;
+        parent.pzxid = parentPzxid;
+      },
+    };
+  }
+
+  /** Deletes a childless node, checking `version` (-1: any). */
+  delete(path: string, version: number, zxid: number): Undo {
+    const node = this.getOrThrow(path);
+    if (version !== -1 && node.version !== version) {
+      throw new BadVersionError(`version of ${path} is ${node.version}, not ${version}`, { path });
+    }
+    if (node.numChildren > 0) throw new NotEmptyError(`${path} has children`, { path });
+    const parent = this.nodes.get(parentOf(path))!;
+    const parentCversion = parent.cversion;
+    const parentPzxid = parent.pzxid;
+    this.remove(path, node);
+    parent.cversion++;
+    parent.pzxid = zxid;
+    return () => {
+      this.insert(path, node, undefined);
+      parent.cversion = parentCversion;
+      parent.pzxid = parentPzxid;
+    };
+  }
+
+  /** Replaces a node's data, checking `version` (-1: any). */
+  setData(path: string, data: Uint8Array, version: number, zxid: number, time: number): { node: ZNode; undo: Undo } {
+    const node = this.getOrThrow(path);
+    if (version !== -1 && node.version !== version) {
+      throw new BadVersionError(`version of ${path} is ${node.version}, not ${version}`, { path });
+    }
+    const before = { data: node.data, mzxid: node.mzxid, mtime: node.mtime, version: node.version };
+    this.dataBytes += data.length - node.data.length;
+    node.data = data;
+    node.mzxid = zxid;
+    node.mtime = time;
+    node.version++;
+    return {
+      node,
+      undo: () => {
+        this.dataBytes += before.data.length - node.data.length;
+        node.data = before.data;
+        node.mzxid = before.mzxid;
+        node.mtime = before.mtime;
+        node.version = before.version;
+      },
+    };
+  }
+
+  /** Checks that `path` exists with `version` (-1: any), as a multi's check op. */
+  check(path: string, version: number): void {
+    const node = this.getOrThrow(path);
+    if (version !== -1 && node.version !== version) {
+      throw new BadVersionError(`version of ${path} is ${node.version}, not ${version}`, { path });
+    }
+  }
+
+  /**
+   * Restores a node from a snapshot record, exactly as it was (stat included). Parents come before
+   * children in a snapshot, so the parent exists.
+   */
+  restoreNode(path: string, node: ZNode): void {
+    if (path === ROOT || path === SYSTEM_PATH) {
+      const existing = this.nodes.get(path)!;
+      this.nodes.set(path, node);
+      node.children = existing.children;
+      this.dataBytes += node.data.length - existing.data.length;
+      return;
+    }
+    const parent = this.nodes.get(parentOf(path));
+    if (parent === undefined) throw new Error(`snapshot lists ${path} before its parent`);
+    this.nodes.set(path, node);
+    (parent.children ??= new Set()).add(nameOf(path));
+    this.track(path, node);
+  }
+
+  /** Links `node` at `path`; with a zxid, bumps the parent's cversion and pzxid as a create does. */
+  private insert(path: string, node: ZNode, zxid: number | undefined): void {
+    const parent = this.nodes.get(parentOf(path))!;
+    this.nodes.set(path, node);
+    (parent.children ??= new Set()).add(nameOf(path));
+    if (zxid !== undefined) {
+      parent.cversion++;
+      parent.pzxid = zxid;
+    }
+    this.track(path, node);
+  }
+
+  private track(path: string, node: ZNode): void {
+    this.dataBytes += node.data.length;
+    if (node.ephemeralOwner !== 0) {
+      let owned = this.ephemerals.get(node.ephemeralOwner);
+      if (owned === undefined) this.ephemerals.set(node.ephemeralOwner, (owned = new Set()));
+      owned.add(path);
+    }
+    if (node.kind === 'CONTAINER') this.containers.add(path);
+    else if (node.ttl > 0) this.ttlNodes.add(path);
+  }
+
+  private remove(path: string, node: ZNode): void {
+    const parent = this.nodes.get(parentOf(path))!;
+    this.nodes.delete(path);
+    parent.children!.delete(nameOf(path));
+    if (parent.children!.size === 0) parent.children = undefined;
+    this.dataBytes -= node.data.length;
+    if (node.ephemeralOwner !== 0) {
+      const owned = this.ephemerals.get(node.ephemeralOwner)!;
+      owned.delete(path);
+      if (owned.size === 0) this.ephemerals.delete(node.ephemeralOwner);
+    }
+    this.containers.delete(path);
+    this.ttlNodes.delete(path);
+  }
+}
