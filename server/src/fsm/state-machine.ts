@@ -12,6 +12,7 @@ import type { Op__Output as Op } from '@conclave/proto/gen/conclave/v1/Op.js';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import {
   ConclaveError,
+  type ErrorCode,
   InvalidArgumentError,
   RuntimeInconsistencyError,
   SessionExpiredError,
@@ -48,7 +49,7 @@ export type MultiOpResult =
   | { delete: Record<string, never> }
   | { setData: { stat: Stat } }
   | { check: Record<string, never> }
-  | { error: { code: string; message: string; path: string; opIndex: number } };
+  | { error: { code: ErrorCode | 'OK'; message: string; path: string; opIndex: number } };
 
 /** The outcome of one transaction, routed to the request that caused it. */
 export type TxnResult =
@@ -349,40 +350,9 @@ export class StateMachine {
 
   /** Rebuilds a state machine from snapshot records (in the order snapshotRecords gives them). */
   static restore(records: Iterable<SnapshotRecord>): StateMachine {
-    const fsm = new StateMachine();
-    let header: SnapshotRecord['header'] | undefined;
-    for (const record of records) {
-      if (record.header) {
-        header = record.header;
-        const meta = header.meta!;
-        fsm.appliedIndex = meta.index;
-        fsm.appliedTerm = meta.term;
-        fsm.lastTime = header.lastTimeMs;
-        fsm.cluster.clusterId = header.clusterId;
-        for (const m of header.members) fsm.cluster.members.set(m.id, { ...m });
-        for (const id of header.removedIds) fsm.cluster.removedIds.add(id);
-      } else if (record.node) {
-        const { path, data, stat, kind, ttlMs } = record.node;
-        const node = new ZNode(data, kind as NodeKind, stat!.czxid, stat!.ctime, stat!.ephemeralOwner, ttlMs);
-        node.mzxid = stat!.mzxid;
-        node.pzxid = stat!.pzxid;
-        node.mtime = stat!.mtime;
-        node.version = stat!.version;
-        node.cversion = stat!.cversion;
-        node.aversion = stat!.aversion;
-        fsm.tree.restoreNode(path, node);
-      } else if (record.session) {
-        const s = record.session;
-        fsm.sessions.set(s.id, { id: s.id, timeoutMs: s.timeoutMs, secret: s.secret, lease: s.lease, owner: s.owner });
-      }
-    }
-    if (header == null) throw new Error('snapshot has no header');
-    if (fsm.tree.size !== header.nodeCount || fsm.sessions.size !== header.sessionCount) {
-      throw new Error(
-        `snapshot is incomplete: ${fsm.tree.size}/${header.nodeCount} nodes, ${fsm.sessions.size}/${header.sessionCount} sessions`,
-      );
-    }
-    return fsm;
+    const restorer = new SnapshotRestorer();
+    for (const record of records) restorer.add(record);
+    return restorer.finish();
   }
 
   /**
@@ -407,9 +377,56 @@ export class StateMachine {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Constant-time comparison of secrets. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
+}
+
+/** Rebuilds a state machine from a stream of snapshot records, one at a time. */
+export class SnapshotRestorer {
+  private readonly fsm = new StateMachine();
+  private header: SnapshotRecord['header'] | undefined;
+
+  add(record: SnapshotRecord): void {
+    const fsm = this.fsm;
+    if (record.header) {
+      const header = (this.header = record.header);
+      const meta = header.meta!;
+      fsm.appliedIndex = meta.index;
+      fsm.appliedTerm = meta.term;
+      fsm.lastTime = header.lastTimeMs;
+      fsm.cluster.clusterId = header.clusterId;
+      for (const m of header.members) fsm.cluster.members.set(m.id, { ...m });
+      for (const id of header.removedIds) fsm.cluster.removedIds.add(id);
+    } else if (this.header == null) {
+      throw new Error('snapshot does not start with its header');
+    } else if (record.node) {
+      const { path, data, stat, kind, ttlMs } = record.node;
+      const node = new ZNode(data, kind as NodeKind, stat!.czxid, stat!.ctime, stat!.ephemeralOwner, ttlMs);
+      node.mzxid = stat!.mzxid;
+      node.pzxid = stat!.pzxid;
+      node.mtime = stat!.mtime;
+      node.version = stat!.version;
+      node.cversion = stat!.cversion;
+      node.aversion = stat!.aversion;
+      fsm.tree.restoreNode(path, node);
+    } else if (record.session) {
+      const s = record.session;
+      fsm.sessions.set(s.id, { id: s.id, timeoutMs: s.timeoutMs, secret: s.secret, lease: s.lease, owner: s.owner });
+    }
+  }
+
+  finish(): StateMachine {
+    const header = this.header;
+    if (header == null) throw new Error('snapshot has no header');
+    if (this.fsm.tree.size !== header.nodeCount || this.fsm.sessions.size !== header.sessionCount) {
+      throw new Error(
+        `snapshot is incomplete: ${this.fsm.tree.size}/${header.nodeCount} nodes, ${this.fsm.sessions.size}/${header.sessionCount} sessions`,
+      );
+    }
+    return this.fsm;
+  }
 }

@@ -137,6 +137,12 @@ export class DataTree {
     return this.nodes.size;
   }
 
+  get ephemeralCount(): number {
+    let count = 0;
+    for (const owned of this.ephemerals.values()) count += owned.size;
+    return count;
+  }
+
   /** Approximate bytes of node data held. */
   get approximateDataSize(): number {
     return this.dataBytes;

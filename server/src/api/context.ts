@@ -1,0 +1,73 @@
+/** What every API handler shares: the node, the options, the sessions attached here, metrics. */
+import { SessionExpiredError, SessionMovedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { ConclaveNode, SessionListener } from '../node.js';
+import type { RequestLimits } from '../pipeline/prepare.js';
+import type { SessionStream } from './session-stream.js';
+
+export interface ApiOptions {
+  limits: RequestLimits;
+  /** requests in flight per session before RESOURCE_EXHAUSTED */
+  maxOutstandingPerSession: number;
+  /** responses and events a client may leave unread before its stream is closed */
+  maxOutboundMessages: number;
+  /** how long a resuming session may wait for this member to catch up with it */
+  connectTimeoutMs: number;
+}
+
+/** The session streams attached to this member, told by apply when a session closes or moves away. */
+export class AttachedSessions implements SessionListener {
+  private readonly streams = new Map<number, SessionStream>();
+
+  constructor(private readonly memberId: () => number) {}
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  attach(sessionId: number, stream: SessionStream): void {
+    const previous = this.streams.get(sessionId);
+    this.streams.set(sessionId, stream);
+    if (previous && previous !== stream) previous.closeWith(new SessionMovedError(`session ${sessionId} reconnected on another stream`));
+  }
+
+  detach(sessionId: number, stream: SessionStream): void {
+    if (this.streams.get(sessionId) === stream) this.streams.delete(sessionId);
+  }
+
+  sessionClosed(id: number, expired: boolean): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    this.streams.delete(id);
+    stream.closeWith(expired ? new SessionExpiredError(`session ${id} expired`) : undefined);
+  }
+
+  sessionMoved(id: number, _from: number, to: number): void {
+    if (to === this.memberId()) return;
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    this.streams.delete(id);
+    stream.closeWith(new SessionMovedError(`session ${id} moved to member ${to}`));
+  }
+}
+
+export class ApiContext {
+  readonly sessions: AttachedSessions;
+
+  constructor(
+    readonly node: ConclaveNode,
+    readonly options: ApiOptions,
+    readonly metrics: ServerMetrics,
+    readonly logger: Logger,
+  ) {
+    this.sessions = new AttachedSessions(() => node.id);
+    node.setSessionListener(this.sessions);
+  }
+
+  /** Records one answered request. */
+  observe(op: string, started: number, errorCode: string | number | undefined): void {
+    this.metrics.requestSeconds.observe({ op }, (performance.now() - started) / 1000);
+    if (errorCode !== undefined) this.metrics.requestErrors.inc({ op, code: String(errorCode) });
+  }
+}

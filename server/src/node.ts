@@ -1,0 +1,751 @@
+/**
+ * One Conclave member: the Ready loop that wires the pure Raft core to storage, transport and the
+ * state machine, and the request entry points the API layer calls.
+ *
+ * A write: submitWrite -> (leader) stamp time + propose | (follower) forward to the leader ->
+ * Ready: append to the WAL and fsync (batched) -> send -> committed -> StateMachine.apply ->
+ * watches fire and the waiting request gets its outcome, synchronously, in log order.
+ */
+import {
+  ConclaveError,
+  NotLeaderError,
+  ResourceExhaustedError,
+  UnavailableError,
+  asConclaveError,
+  type ErrorCode,
+} from './errors.js';
+import { decodeMember, decodeSnapshotRecord, decodeTxn, encodeMember, encodeSnapshotRecord, encodeTxn, stampTime } from './codec.js';
+import { StateMachine, SnapshotRestorer, type ApplyOutcome, type Txn } from './fsm/state-machine.js';
+import { PendingWrites, type WriteCallback } from './pipeline/pending.js';
+import { ReadBarrier } from './pipeline/read-barrier.js';
+import type { TxnBody } from './pipeline/prepare.js';
+import { MemoryStorage } from './raft/storage.js';
+import { RawNode, decodeConfChange, encodeConfChange, ProposalDroppedError } from './raft/rawnode.js';
+import { ConfChangeType, EntryType, MessageType, Role, type Entry, type Message, type Ready, type SnapshotMeta } from './raft/types.js';
+import { SessionTracker } from './session/tracker.js';
+import type { LogStore, SnapshotFiles } from './storage/index.js';
+import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
+import { EventHistory } from './watch/history.js';
+import { WatchRegistry } from './watch/registry.js';
+import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface NodeOptions {
+  id: number;
+  clusterId: string;
+  /** founding members (the initial cluster); used to bootstrap a new cluster */
+  founders: Member[];
+  /** true: this member founds a new cluster when its data dir is empty; false: it joins one */
+  bootstrap: boolean;
+  /** Raft tick */
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  minSessionTimeoutMs: number;
+  maxSessionTimeoutMs: number;
+  /** applied entries between snapshots */
+  snapshotCount: number;
+  /** entries kept in the log behind a snapshot, for slow followers */
+  snapshotCatchUpEntries: number;
+  requestTimeoutMs: number;
+  /** writes in flight on this member before new ones get RESOURCE_EXHAUSTED */
+  maxPendingWrites: number;
+  /** changes kept for resuming watches */
+  historyEvents: number;
+  /** how often the leader looks for containers and TTL nodes to delete */
+  reapIntervalMs: number;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface NodeDeps {
+  log: LogStore;
+  snapshots: SnapshotFiles;
+  transport: Transport;
+  clock: Clock;
+  /** seeded or not: used only for election timeouts */
+  random: () => number;
+  /** session secrets */
+  randomBytes: (n: number) => Uint8Array;
+  logger: Logger;
+  metrics: ServerMetrics;
+}
+
+/** What the API layer hears about sessions from apply. */
+export interface SessionListener {
+  sessionClosed(id: number, expired: boolean): void;
+  sessionMoved(id: number, from: number, to: number): void;
+}
+
+export interface MemberStatus {
+  id: number;
+  role: Role | 'learner';
+  leader: number;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  clusterId: string;
+  progress: { id: number; match: number; lag: number; active: boolean }[];
+}
+
+const TOUCH_FLUSH_TICKS = 2;
+
+export class ConclaveNode implements PeerHandlers {
+  fsm: StateMachine;
+  readonly watches = new WatchRegistry();
+  history: EventHistory;
+  readonly tracker: SessionTracker;
+  private readonly raft: RawNode;
+  private readonly pending = new PendingWrites();
+  private readonly readBarrier: ReadBarrier;
+  private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private sessionListener: SessionListener | undefined;
+  private readonly leaderWaiters = new Set<() => void>();
+
+  private leader = 0;
+  private role: Role = Role.Follower;
+  private stopped = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private ticks = 0;
+  private readyScheduled = false;
+  private loopRunning = false;
+  private fatal: Error | undefined;
+  /** apply is paused while a snapshot is being taken or installed */
+  private applyQueue: Entry[] = [];
+  private applyPaused = false;
+  private lastSnapshotIndex: number;
+  private snapshotInProgress = false;
+  /** sessions seen alive here since the last touch batch to the leader */
+  private touched = new Set<number>();
+  private reaping = new Set<string>();
+  private lastReap = 0;
+  private expiringSessions = new Set<number>();
+
+  private constructor(
+    readonly options: NodeOptions,
+    private readonly deps: NodeDeps,
+    fsm: StateMachine,
+    private readonly raftStorage: MemoryStorage,
+    applied: number,
+  ) {
+    this.fsm = fsm;
+    this.lastSnapshotIndex = applied;
+    this.history = new EventHistory(options.historyEvents, fsm.appliedIndex);
+    this.tracker = new SessionTracker(options.tickMs);
+    const now = deps.clock.now();
+    for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
+    this.raft = new RawNode({
+      id: options.id,
+      storage: raftStorage,
+      electionTick: options.electionTicks,
+      heartbeatTick: options.heartbeatTicks,
+      applied,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 256,
+      maxUncommittedEntriesSize: 64 * 1024 * 1024,
+      checkQuorum: true,
+      preVote: true,
+      random: deps.random,
+    });
+    this.readBarrier = new ReadBarrier(
+      (context) => this.raft.readIndex(contextBytes(context)),
+      () => this.fsm.appliedIndex,
+      options.requestTimeoutMs,
+    );
+  }
+
+  /** Recovers a member from its data dir (snapshot + log), or bootstraps a new one. */
+  static async open(options: NodeOptions, deps: NodeDeps): Promise<ConclaveNode> {
+    const { log, snapshots, logger } = deps;
+    const recovered = log.recovered;
+    const raftStorage = new MemoryStorage();
+    let fsm = new StateMachine();
+    let applied = 0;
+    if (recovered.snapshot !== undefined) {
+      const file = await snapshots.find(recovered.snapshot.index);
+      if (file === undefined) throw new Error(`the log names snapshot ${recovered.snapshot.index} but its file is missing`);
+      fsm = await restoreFrom(snapshots.read(file.path));
+      raftStorage.applySnapshot(recovered.snapshot);
+      applied = recovered.snapshot.index;
+      logger.info({ index: applied, nodes: fsm.tree.size, sessions: fsm.sessions.size }, 'restored snapshot');
+    } else if (recovered.entries.length === 0 && recovered.hardState === undefined) {
+      if (options.bootstrap) {
+        const voters = options.founders.map((m) => m.id);
+        raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
+        logger.info({ voters }, 'founding a new cluster');
+      } else {
+        logger.info('joining an existing cluster: waiting for the leader');
+      }
+    } else {
+      const voters = options.founders.map((m) => m.id);
+      raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
+    }
+    if (fsm.cluster.clusterId === '') fsm.bootstrap(options.clusterId, options.founders);
+    if (fsm.cluster.clusterId !== options.clusterId) {
+      throw new Error(`data dir belongs to cluster ${fsm.cluster.clusterId}, not ${options.clusterId}`);
+    }
+    if (fsm.cluster.removedIds.has(options.id)) {
+      throw new Error(`member ${options.id} was removed from cluster ${options.clusterId} and may not rejoin with this id`);
+    }
+    if (recovered.hardState !== undefined) raftStorage.setHardState(recovered.hardState);
+    if (recovered.entries.length > 0) raftStorage.append(recovered.entries);
+    logger.info(
+      { applied, lastIndex: raftStorage.lastIndex(), commit: recovered.hardState?.commit ?? 0 },
+      'recovered log',
+    );
+    return new ConclaveNode(options, deps, fsm, raftStorage, applied);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    await this.deps.transport.start(this);
+    this.deps.transport.setPeers(this.peerAddresses());
+    this.tickTimer = setInterval(() => this.tick(), this.options.tickMs);
+    if (this.isSoleVoter()) this.raft.campaign();
+    this.scheduleReady();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.pending.failAll('the member is stopping');
+    this.readBarrier.failAll('the member is stopping');
+    await this.deps.transport.stop();
+  }
+
+  setSessionListener(listener: SessionListener): void {
+    this.sessionListener = listener;
+  }
+
+  get id(): number {
+    return this.options.id;
+  }
+
+  get leaderId(): number {
+    return this.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  get appliedIndex(): number {
+    return this.fsm.appliedIndex;
+  }
+
+  get pendingWrites(): number {
+    return this.pending.size;
+  }
+
+  /** An unrecoverable error (storage failure, removal); the process should exit. */
+  onFatal: (error: Error) => void = () => {};
+
+  tick(): void {
+    if (this.stopped) return;
+    this.ticks++;
+    this.raft.tick();
+    const now = this.deps.clock.now();
+    this.pending.expire(now);
+    this.readBarrier.tick(now);
+    if (this.isLeader) this.leaderDuties(now);
+    else if (this.ticks % TOUCH_FLUSH_TICKS === 0) this.flushTouches();
+    this.scheduleReady();
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  /**
+   * Sends a write into the log. `callback` runs synchronously from apply with the outcome, or with
+   * an error when the write cannot be (or can no longer be known to be) applied.
+   */
+  submitWrite(body: TxnBody | Pick<Txn, 'op' | 'createSession' | 'closeSession' | 'moveSession'>, sessionId: number, callback: WriteCallback, deadline?: number): void {
+    if (this.fatal) return callback(new UnavailableError(`member is failing: ${this.fatal.message}`));
+    if (this.pending.size >= this.options.maxPendingWrites) {
+      return callback(new ResourceExhaustedError(`member has ${this.pending.size} writes in flight; retry later`));
+    }
+    if (this.leader === 0) return callback(new UnavailableError('no leader (no quorum); the write was not applied'));
+    const now = this.deps.clock.now();
+    const seq = this.pending.add(callback, deadline ?? now + this.options.requestTimeoutMs);
+    const txn = encodeTxn({ ...body, origin: this.id, originSeq: seq, sessionId });
+    if (this.isLeader) {
+      const error = this.propose(stampTime(txn, now));
+      if (error) this.pending.fail(seq, error);
+    } else {
+      this.deps.transport.forward(this.leader, [{ originSeq: seq, txn }]);
+    }
+  }
+
+  /** Promise form of submitWrite, for callers that need no ordering with watch events. */
+  write(body: Parameters<ConclaveNode['submitWrite']>[0], sessionId: number): Promise<ApplyOutcome> {
+    return new Promise((resolve, reject) => {
+      this.submitWrite(body, sessionId, (outcome) => (outcome instanceof ConclaveError ? reject(outcome) : resolve(outcome)));
+    });
+  }
+
+  /** Waits for a quorum-confirmed read index and for apply to reach it (linearizable read, sync). */
+  linearizableBarrier(callback: (error: ConclaveError | undefined) => void): void {
+    if (this.leader === 0) return callback(new UnavailableError('no leader (no quorum): cannot confirm a linearizable read'));
+    this.readBarrier.wait(callback, this.deps.clock.now());
+    this.scheduleReady();
+  }
+
+  /** Resolves once this member has applied `index` (a resuming session's last seen zxid). */
+  waitApplied(index: number): Promise<void> {
+    if (this.fsm.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  /** A session attached here did something: renew its lease at the leader. */
+  touch(sessionId: number): void {
+    if (this.isLeader) this.tracker.touch(sessionId, this.deps.clock.now());
+    else this.touched.add(sessionId);
+  }
+
+  /** New session secret. */
+  newSecret(): Uint8Array {
+    return this.deps.randomBytes(16);
+  }
+
+  clampSessionTimeout(requested: number): number {
+    const { minSessionTimeoutMs: min, maxSessionTimeoutMs: max } = this.options;
+    return Math.min(max, Math.max(min, requested || max));
+  }
+
+  // ------------------------------------------------------------------ admin
+
+  status(): MemberStatus {
+    const st = this.raft.status();
+    const lastIndex = this.raftStorage.lastIndex();
+    const progress = st.progress
+      ? [...st.progress.entries()].map(([id, p]) => ({ id, match: p.match, lag: Math.max(0, lastIndex - p.match), active: p.recentActive }))
+      : [];
+    const isLearner = st.conf.learners.includes(this.id);
+    return {
+      id: this.id,
+      role: isLearner ? 'learner' : this.role,
+      leader: this.leader,
+      term: st.term,
+      commitIndex: st.commit,
+      appliedIndex: this.fsm.appliedIndex,
+      lastIndex,
+      snapshotIndex: this.lastSnapshotIndex,
+      clusterId: this.fsm.cluster.clusterId,
+      progress,
+    };
+  }
+
+  members(): { members: Member[]; removedIds: number[] } {
+    return { members: [...this.fsm.cluster.members.values()], removedIds: [...this.fsm.cluster.removedIds] };
+  }
+
+  /** Proposes a membership change and resolves once it is applied here. Leader only. */
+  async changeMembership(type: ConfChangeType, memberId: number, member?: Member): Promise<void> {
+    if (!this.isLeader) throw new NotLeaderError(`member ${this.id} is not the leader (leader: ${this.leader || 'none'})`);
+    const context = member ? encodeMember(member) : undefined;
+    try {
+      this.raft.proposeConfChange({ type, memberId, context });
+    } catch (error) {
+      throw error instanceof ProposalDroppedError ? new UnavailableError(`membership change refused: ${error.message}`) : error;
+    }
+    this.scheduleReady();
+    const target = this.raftStorage.lastIndex() + 1;
+    await this.waitApplied(target);
+  }
+
+  /** Resolves with the leader id once it changes from the current one, or after `timeoutMs` with whatever it is. */
+  waitLeaderChange(timeoutMs: number): Promise<number> {
+    const from = this.leader;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.leaderWaiters.delete(check);
+        resolve(this.leader);
+      }, timeoutMs);
+      const check = () => {
+        if (this.leader === from || this.leader === 0) return;
+        clearTimeout(timer);
+        this.leaderWaiters.delete(check);
+        resolve(this.leader);
+      };
+      this.leaderWaiters.add(check);
+    });
+  }
+
+  transferLeadership(to: number): void {
+    if (!this.isLeader) throw new NotLeaderError(`member ${this.id} is not the leader (leader: ${this.leader || 'none'})`);
+    this.raft.transferLeadership(to);
+    this.scheduleReady();
+  }
+
+  /** Takes a snapshot of the applied state now. */
+  async takeSnapshot(): Promise<number> {
+    await this.snapshot();
+    return this.lastSnapshotIndex;
+  }
+
+  /** The latest snapshot file, for streaming to an operator (snapshot save). */
+  async latestSnapshot(): Promise<{ path: string } | undefined> {
+    return this.deps.snapshots.latest();
+  }
+
+  openSnapshot(path: string): AsyncIterable<Uint8Array> {
+    return this.deps.snapshots.openForSend(path);
+  }
+
+  // ------------------------------------------------------------------ peer handlers
+
+  admit(from: number, clusterId: string): { refusal: Refusal; message: string } | undefined {
+    if (clusterId !== this.fsm.cluster.clusterId) {
+      return { refusal: 'CLUSTER_MISMATCH', message: `this is cluster ${this.fsm.cluster.clusterId}, not ${clusterId}` };
+    }
+    if (this.fsm.cluster.removedIds.has(from)) {
+      return { refusal: 'MEMBER_REMOVED', message: `member ${from} was removed from cluster ${clusterId}` };
+    }
+    return undefined;
+  }
+
+  onMessages(_from: number, messages: Message[]): void {
+    for (const m of messages) {
+      try {
+        this.raft.step(m);
+      } catch (error) {
+        this.deps.logger.debug({ err: error, type: m.type, from: m.from }, 'dropped raft message');
+      }
+    }
+    this.scheduleReady();
+  }
+
+  onTouches(_from: number, sessionIds: number[]): void {
+    if (!this.isLeader) return;
+    const now = this.deps.clock.now();
+    for (const id of sessionIds) this.tracker.touch(id, now);
+  }
+
+  onForwards(from: number, forwards: ForwardedTxn[]): void {
+    const rejections: ForwardRejection[] = [];
+    const now = this.deps.clock.now();
+    for (const f of forwards) {
+      const error = this.isLeader ? this.propose(stampTime(f.txn, now)) : new NotLeaderError(`member ${this.id} is not the leader`);
+      if (error) rejections.push({ originSeq: f.originSeq, code: error.code, message: error.message });
+    }
+    if (rejections.length > 0) this.deps.transport.reject(from, rejections);
+  }
+
+  onRejections(_from: number, rejections: ForwardRejection[]): void {
+    for (const r of rejections) {
+      const code: ErrorCode = r.code === 'NOT_LEADER' ? 'UNAVAILABLE' : r.code;
+      this.pending.fail(r.originSeq, new ConclaveError(code, `the leader did not accept the write (${r.message}); it was not applied`));
+    }
+  }
+
+  async onSnapshot(from: number, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const meta = message.snapshot!;
+    await this.deps.snapshots.receive(meta, chunks);
+    this.deps.logger.info({ from, index: meta.index, term: meta.term }, 'received snapshot');
+    this.onMessages(from, [message]);
+  }
+
+  onRefused(peer: number, refusal: Refusal, message: string): void {
+    if (refusal === 'MEMBER_REMOVED' || refusal === 'CLUSTER_MISMATCH') {
+      this.die(new Error(`refused by member ${peer}: ${message}`));
+    }
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  private scheduleReady(): void {
+    if (this.readyScheduled || this.loopRunning || this.stopped) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      void this.runReadyLoop();
+    });
+  }
+
+  private async runReadyLoop(): Promise<void> {
+    if (this.loopRunning) return;
+    this.loopRunning = true;
+    try {
+      while (!this.stopped && !this.fatal && this.raft.hasReady()) {
+        await this.handleReady(this.raft.ready());
+      }
+    } catch (error) {
+      this.die(error as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (rd.entries.length > 0 || rd.hardState) {
+      const started = performance.now();
+      await this.deps.log.append(rd.entries, rd.hardState);
+      this.deps.metrics.walFsyncSeconds.observe((performance.now() - started) / 1000);
+      if (rd.entries.length > 0) this.raftStorage.append(rd.entries);
+      if (rd.hardState) this.raftStorage.setHardState(rd.hardState);
+    }
+    this.sendMessages(rd.messages);
+    for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
+    if (rd.committedEntries.length > 0) {
+      this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
+      this.applyQueue.push(...rd.committedEntries);
+      this.drainApplyQueue();
+    }
+    this.raft.advance(rd);
+  }
+
+  private sendMessages(messages: Message[]): void {
+    const regular: Message[] = [];
+    for (const m of messages) {
+      if (m.type === MessageType.Snap) this.sendSnapshot(m);
+      else regular.push(m);
+    }
+    if (regular.length > 0) this.deps.transport.send(regular);
+  }
+
+  private sendSnapshot(message: Message): void {
+    const meta = message.snapshot!;
+    this.deps.snapshots.find(meta.index).then((file) => {
+      if (file === undefined) {
+        this.raft.reportSnapshot(message.to, false);
+        return;
+      }
+      this.deps.transport.sendSnapshot(message, () => this.deps.snapshots.openForSend(file.path), (ok) => {
+        this.raft.reportSnapshot(message.to, ok);
+        this.scheduleReady();
+      });
+    }, (error) => this.deps.logger.warn({ err: error }, 'cannot send snapshot'));
+  }
+
+  private onSoftState(leader: number, role: Role): void {
+    const leaderChanged = leader !== this.leader;
+    const wasLeader = this.role === Role.Leader;
+    this.leader = leader;
+    this.role = role;
+    if (leaderChanged) {
+      this.deps.logger.info({ leader, role }, leader === 0 ? 'lost the leader' : 'new leader');
+      this.deps.metrics.leaderChanges.inc();
+      this.pending.failAll(leader === 0 ? 'the leader was lost' : `the leader changed to member ${leader}`);
+      if (leader === 0) this.readBarrier.failAll('the leader was lost');
+      for (const check of [...this.leaderWaiters]) check();
+    }
+    if (role === Role.Leader && !wasLeader) {
+      this.tracker.resetAll(this.deps.clock.now());
+      this.expiringSessions.clear();
+      this.reaping.clear();
+    }
+  }
+
+  // ------------------------------------------------------------------ apply
+
+  private drainApplyQueue(): void {
+    if (this.applyPaused) return;
+    let i = 0;
+    for (; i < this.applyQueue.length && !this.applyPaused; i++) this.applyEntry(this.applyQueue[i]!);
+    this.applyQueue = i === this.applyQueue.length ? [] : this.applyQueue.slice(i);
+    const applied = this.fsm.appliedIndex;
+    this.readBarrier.onApplied(applied);
+    if (this.appliedWaiters.length > 0) {
+      const ready = this.appliedWaiters.filter((w) => w.index <= applied);
+      if (ready.length > 0) {
+        this.appliedWaiters.splice(0, this.appliedWaiters.length, ...this.appliedWaiters.filter((w) => w.index > applied));
+        for (const w of ready) w.resolve();
+      }
+    }
+    this.deps.metrics.applied(this.fsm);
+    if (!this.snapshotInProgress && applied - this.lastSnapshotIndex >= this.options.snapshotCount) void this.snapshot();
+  }
+
+  private applyEntry(entry: Entry): void {
+    if (entry.index <= this.fsm.appliedIndex) return;
+    if (entry.type === EntryType.ConfChange) return this.applyConfChange(entry);
+    if (entry.data.length === 0) return this.fsm.advance(entry.index, entry.term);
+    const txn = decodeTxn(entry.data);
+    const outcome = this.fsm.apply(entry.index, entry.term, txn);
+    for (const change of outcome.changes) {
+      this.history.append(change);
+      this.watches.trigger(change);
+    }
+    if (txn.origin === this.id) this.pending.applied(txn.originSeq, outcome);
+    this.afterSessionChanges(txn, outcome);
+  }
+
+  private afterSessionChanges(txn: Txn, outcome: ApplyOutcome): void {
+    const now = this.deps.clock.now();
+    if (outcome.result.op === 'createSession') {
+      const s = outcome.result.session;
+      this.tracker.add(s.id, s.timeoutMs, now);
+    }
+    for (const id of outcome.closedSessions) {
+      this.tracker.remove(id);
+      this.expiringSessions.delete(id);
+      this.sessionListener?.sessionClosed(id, txn.closeSession?.expired ?? false);
+    }
+    if (outcome.movedSession) {
+      const { id, from, to } = outcome.movedSession;
+      this.sessionListener?.sessionMoved(id, from, to);
+    }
+    if (outcome.result.op === 'reap') this.reaping.delete(txn.reap!.path);
+  }
+
+  private applyConfChange(entry: Entry): void {
+    const cc = decodeConfChange(entry.data);
+    this.raft.applyConfChange(cc);
+    const member = cc.context && cc.context.length > 0 ? decodeMember(cc.context) : undefined;
+    const type = cc.type === ConfChangeType.AddLearner ? 'ADD_LEARNER' : cc.type === ConfChangeType.Promote ? 'PROMOTE' : 'REMOVE';
+    this.fsm.applyConfChange(entry.index, entry.term, { type, memberId: cc.memberId, member });
+    this.deps.logger.info({ type, member: cc.memberId, index: entry.index }, 'membership changed');
+    this.deps.transport.setPeers(this.peerAddresses());
+    if (type === 'REMOVE' && cc.memberId === this.id) {
+      this.die(new Error(`member ${this.id} was removed from the cluster`));
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  private async snapshot(): Promise<void> {
+    if (this.snapshotInProgress) return;
+    this.snapshotInProgress = true;
+    this.applyPaused = true;
+    const started = performance.now();
+    try {
+      const index = this.fsm.appliedIndex;
+      const meta: SnapshotMeta = { index, term: this.fsm.appliedTerm, conf: this.raft.status().conf };
+      const records = this.encodedRecords(meta);
+      await this.deps.snapshots.write(meta, records);
+      this.raftStorage.createSnapshot(index, meta.conf);
+      await this.deps.log.saveSnapshotMarker(meta);
+      const compactTo = index - this.options.snapshotCatchUpEntries;
+      if (compactTo > this.raftStorage.firstIndex()) {
+        this.raftStorage.compact(compactTo);
+        await this.deps.log.releaseBefore(compactTo);
+      }
+      await this.deps.snapshots.prune(2);
+      this.lastSnapshotIndex = index;
+      this.deps.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
+      this.deps.logger.info({ index, nodes: this.fsm.tree.size, ms: Math.round(performance.now() - started) }, 'snapshot taken');
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'snapshot failed');
+    } finally {
+      this.snapshotInProgress = false;
+      this.applyPaused = false;
+      this.drainApplyQueue();
+    }
+  }
+
+  /** Snapshot records, encoded in chunks that yield to the event loop (Raft keeps running). */
+  private async *encodedRecords(meta: SnapshotMeta): AsyncGenerator<Uint8Array> {
+    let n = 0;
+    for (const record of this.fsm.snapshotRecords(meta)) {
+      yield encodeSnapshotRecord(record);
+      if (++n % 2000 === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** The leader sent a snapshot (already stored by onSnapshot): replace the state machine with it. */
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    this.applyPaused = true;
+    try {
+      const file = await this.deps.snapshots.find(meta.index);
+      if (file === undefined) throw new Error(`snapshot ${meta.index} was not received`);
+      const fsm = await restoreFrom(this.deps.snapshots.read(file.path));
+      this.raftStorage.applySnapshot(meta);
+      await this.deps.log.saveSnapshotMarker(meta);
+      this.fsm = fsm;
+      this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
+      this.lastSnapshotIndex = meta.index;
+      this.history.reset(meta.index);
+      const now = this.deps.clock.now();
+      for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
+      this.deps.transport.setPeers(this.peerAddresses());
+      this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size }, 'installed snapshot from the leader');
+    } finally {
+      this.applyPaused = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ leader duties
+
+  private leaderDuties(now: number): void {
+    for (const id of this.tracker.expired(now, this.options.maxSessionTimeoutMs)) {
+      if (this.expiringSessions.has(id) && this.tracker.has(id)) continue;
+      this.expiringSessions.add(id);
+      this.proposeInternal({ op: 'closeSession', closeSession: { sessionId: id, expired: true } }, now);
+    }
+    if (now - this.lastReap >= this.options.reapIntervalMs) {
+      this.lastReap = now;
+      for (const r of this.fsm.reapable(now, 100)) {
+        if (this.reaping.has(r.path)) continue;
+        this.reaping.add(r.path);
+        this.proposeInternal({ op: 'reap', reap: r }, now);
+      }
+    }
+  }
+
+  private proposeInternal(body: Partial<Txn>, now: number): void {
+    const error = this.propose(encodeTxn({ ...body, origin: 0, timeMs: now }));
+    if (error) this.deps.logger.warn({ err: error, op: body.op }, 'leader could not propose');
+  }
+
+  private propose(data: Uint8Array): ConclaveError | undefined {
+    try {
+      this.raft.propose(data);
+      this.scheduleReady();
+      return undefined;
+    } catch (error) {
+      if (error instanceof ProposalDroppedError) return new UnavailableError(`the leader dropped the write: ${error.message}`);
+      return asConclaveError(error);
+    }
+  }
+
+  private flushTouches(): void {
+    if (this.touched.size === 0 || this.leader === 0) return;
+    this.deps.transport.sendTouches(this.leader, [...this.touched]);
+    this.touched = new Set();
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private peerAddresses(): Map<number, string> {
+    const peers = new Map<number, string>();
+    for (const m of this.fsm.cluster.members.values()) if (m.id !== this.id) peers.set(m.id, m.peerAddress);
+    return peers;
+  }
+
+  private isSoleVoter(): boolean {
+    const conf = this.raft.status().conf;
+    return conf.voters.length === 1 && conf.voters[0] === this.id;
+  }
+
+  private die(error: Error): void {
+    if (this.fatal) return;
+    this.fatal = error;
+    this.deps.logger.fatal({ err: error }, 'member stopping');
+    this.pending.failAll(`member failed: ${error.message}`);
+    this.onFatal(error);
+  }
+}
+
+async function restoreFrom(records: AsyncIterable<Uint8Array>): Promise<StateMachine> {
+  const restorer = new SnapshotRestorer();
+  for await (const bytes of records) restorer.add(decodeSnapshotRecord(bytes));
+  return restorer.finish();
+}
+
+function contextBytes(context: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, context);
+  return out;
+}
+
+function readContext(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(0);
+}
+

@@ -1,0 +1,50 @@
+/**
+ * What the node needs from the network between members. The gRPC implementation is
+ * peer-transport.ts; tests and simulations can provide their own.
+ */
+import type { Message } from '../raft/types.js';
+import type { ErrorCode } from '../errors.js';
+
+export interface ForwardedTxn {
+  originSeq: number;
+  txn: Uint8Array;
+}
+
+export interface ForwardRejection {
+  originSeq: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export type Refusal = 'CLUSTER_MISMATCH' | 'MEMBER_REMOVED' | 'UNKNOWN_MEMBER';
+
+/** Called by the transport for what arrives from peers. */
+export interface PeerHandlers {
+  /** Whether to accept traffic from `from` claiming `clusterId`; a refusal is sent back to it. */
+  admit(from: number, clusterId: string): { refusal: Refusal; message: string } | undefined;
+  onMessages(from: number, messages: Message[]): void;
+  onTouches(from: number, sessionIds: number[]): void;
+  onForwards(from: number, forwards: ForwardedTxn[]): void;
+  onRejections(from: number, rejections: ForwardRejection[]): void;
+  /** A snapshot file arriving from the leader; resolves once it is stored and stepped into Raft. */
+  onSnapshot(from: number, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** A peer refused us (we were removed, or belong to another cluster). */
+  onRefused(peer: number, refusal: Refusal, message: string): void;
+}
+
+export interface Transport {
+  start(handlers: PeerHandlers): Promise<void>;
+  /** Peer addresses (host:port of their peer port), by member id; self excluded. */
+  setPeers(peers: ReadonlyMap<number, string>): void;
+  /** Raft messages, sent in order per destination (a MsgSnap goes through sendSnapshot). */
+  send(messages: Message[]): void;
+  sendTouches(to: number, sessionIds: number[]): void;
+  forward(to: number, forwards: ForwardedTxn[]): void;
+  reject(to: number, rejections: ForwardRejection[]): void;
+  /**
+   * Streams a snapshot file with its MsgSnap; `done(ok)` reports the outcome (for reportSnapshot).
+   */
+  sendSnapshot(message: Message, open: () => AsyncIterable<Uint8Array>, done: (ok: boolean) => void): void;
+  /** Bytes sent and received per peer, and round-trip times, for metrics. */
+  stop(): Promise<void>;
+}
