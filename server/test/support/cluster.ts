@@ -1,0 +1,191 @@
+/**
+ * Real Conclave members as child processes on loopback, for tests: start 1..N members on free
+ * ports, kill -9 / SIGTERM / SIGSTOP them, restart them on the same data dir, find the leader.
+ * Each member logs to <dir>/member-<id>.log; the log tail is printed when a start fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SERVER_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MemberProcess {
+  id: number;
+  clientPort: number;
+  peerPort: number;
+  metricsPort: number;
+  dataDir: string;
+  logFile: string;
+  process: ChildProcess | undefined;
+  exited: Promise<number | null> | undefined;
+}
+
+export interface ClusterOptions {
+  members?: number;
+  /** extra flags for every member, e.g. { tickMs: 200 } */
+  settings?: Record<string, string | number | boolean>;
+  dir?: string;
+}
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+export class TestCluster {
+  readonly members = new Map<number, MemberProcess>();
+  private constructor(readonly dir: string, private readonly settings: Record<string, string | number | boolean>, private initialCluster: string) {}
+
+  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    const n = options.members ?? 1;
+    const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'conclave-test-'));
+    const specs: MemberProcess[] = [];
+    for (let id = 1; id <= n; id++) {
+      specs.push({
+        id,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        metricsPort: await freePort(),
+        dataDir: path.join(dir, `member-${id}`),
+        logFile: path.join(dir, `member-${id}.log`),
+        process: undefined,
+        exited: undefined,
+      });
+    }
+    const initialCluster = n === 1 ? '' : specs.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
+    const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster);
+    for (const m of specs) cluster.members.set(m.id, m);
+    await Promise.all(specs.map((m) => cluster.launch(m)));
+    await cluster.waitReady();
+    return cluster;
+  }
+
+  /** "127.0.0.1:p1,127.0.0.1:p2,..." of the members (running or not). */
+  endpoints(ids?: number[]): string {
+    return [...this.members.values()].filter((m) => !ids || ids.includes(m.id)).map((m) => `127.0.0.1:${m.clientPort}`).join(',');
+  }
+
+  member(id: number): MemberProcess {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  /** Starts (or restarts) a member's process on its data dir. */
+  async launch(m: MemberProcess, extra: Record<string, string | number | boolean> = {}): Promise<void> {
+    const args = [
+      SERVER_MAIN,
+      '--id', String(m.id),
+      '--data-dir', m.dataDir,
+      '--host', '127.0.0.1',
+      '--advertise-host', '127.0.0.1',
+      '--client-port', String(m.clientPort),
+      '--peer-port', String(m.peerPort),
+      '--metrics-port', String(m.metricsPort),
+    ];
+    if (this.initialCluster) args.push('--initial-cluster', this.initialCluster);
+    const settings: Record<string, string | number | boolean> = { logLevel: 'info', ...this.settings, ...extra };
+    for (const [key, value] of Object.entries(settings)) {
+      if (value === true) args.push(`--${kebab(key)}`);
+      else if (value !== false) args.push(`--${kebab(key)}`, String(value));
+    }
+    const log = openSync(m.logFile, 'a');
+    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    m.process = child;
+    m.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  async restart(id: number, extra: Record<string, string | number | boolean> = {}): Promise<void> {
+    const m = this.member(id);
+    if (m.process && m.process.exitCode === null && m.process.signalCode === null) throw new Error(`member ${id} is still running`);
+    await this.launch(m, extra);
+    await this.waitReady([id]);
+  }
+
+  /** kill -9 (or another signal); resolves when the process is gone. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const m = this.member(id);
+    if (!m.process || m.process.exitCode !== null || m.process.signalCode !== null) return;
+    m.process.kill(signal);
+    await m.exited;
+  }
+
+  pause(id: number): void {
+    this.member(id).process?.kill('SIGSTOP');
+  }
+
+  resume(id: number): void {
+    this.member(id).process?.kill('SIGCONT');
+  }
+
+  running(id: number): boolean {
+    const p = this.member(id).process;
+    return !!p && p.exitCode === null && p.signalCode === null;
+  }
+
+  async status(id: number): Promise<{ id: number; role: string; leader: number; term: number; appliedIndex: number; commitIndex: number } | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.member(id).metricsPort}/status`, { signal: AbortSignal.timeout(1000) });
+      return (await res.json()) as never;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The leader that the running members agree on. */
+  async leader(timeoutMs = 15_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all([...this.members.keys()].filter((id) => this.running(id)).map((id) => this.status(id)));
+      const leaders = statuses.filter((s) => s?.role === 'leader');
+      if (leaders.length === 1 && statuses.every((s) => s && s.leader === leaders[0]!.id)) return leaders[0]!.id;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no agreed leader within ${timeoutMs} ms`);
+  }
+
+  /** Waits until the given (default: all running) members answer /readyz. */
+  async waitReady(ids?: number[], timeoutMs = 20_000): Promise<void> {
+    const targets = ids ?? [...this.members.keys()].filter((id) => this.running(id));
+    const deadline = Date.now() + timeoutMs;
+    for (const id of targets) {
+      const m = this.member(id);
+      for (;;) {
+        if (!this.running(id)) throw new Error(`member ${id} exited (code ${m.process?.exitCode}):\n${this.logTail(id)}`);
+        try {
+          const res = await fetch(`http://127.0.0.1:${m.metricsPort}/readyz`, { signal: AbortSignal.timeout(1000) });
+          if (res.ok) break;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) throw new Error(`member ${id} not ready within ${timeoutMs} ms:\n${this.logTail(id)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  logTail(id: number, lines = 30): string {
+    try {
+      return readFileSync(this.member(id).logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async stop(options: { keepData?: boolean } = {}): Promise<void> {
+    await Promise.all([...this.members.keys()].map((id) => this.kill(id, 'SIGKILL')));
+    if (!options.keepData) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
