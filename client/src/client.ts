@@ -216,11 +216,14 @@ export class Conclave {
       queue.push(event);
       wake?.();
     };
+    const onState = (state: SessionState) => (state === 'closed' || state === 'expired') && wake?.();
+    this.session.on('state', onState);
     this.session.watches.addPersistent(mode, path, listener);
     const added = this.session.request({ op: 'addWatch', addWatch: { path, mode: options.recursive ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
     const close = async () => {
       if (closed) return;
       closed = true;
+      this.session.off('state', onState);
       wake?.();
       if (this.session.watches.removePersistent(mode, path, listener) && this.session.state !== 'closed' && this.session.state !== 'expired') {
         await this.session
@@ -240,11 +243,7 @@ export class Conclave {
               continue;
             }
             if (session.state === 'closed' || session.state === 'expired') return;
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-              const onState = (s: SessionState) => (s === 'closed' || s === 'expired') && resolve();
-              session.once('state', onState);
-            });
+            await new Promise<void>((resolve) => (wake = resolve));
             wake = undefined;
           }
         } finally {

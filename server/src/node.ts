@@ -19,11 +19,22 @@ import { StateMachine, SnapshotRestorer, type ApplyOutcome, type Txn } from './f
 import { PendingWrites, type WriteCallback } from './pipeline/pending.js';
 import { ReadBarrier } from './pipeline/read-barrier.js';
 import type { TxnBody } from './pipeline/prepare.js';
-import { MemoryStorage } from './raft/storage.js';
-import { RawNode, decodeConfChange, encodeConfChange, ProposalDroppedError } from './raft/rawnode.js';
-import { ConfChangeType, EntryType, MessageType, Role, type Entry, type Message, type Ready, type SnapshotMeta } from './raft/types.js';
+import {
+  ConfChangeType,
+  decodeConfChange,
+  EntryType,
+  MemoryStorage,
+  MessageType,
+  ProposalDroppedError,
+  RawNode,
+  Role,
+  type Entry,
+  type Message,
+  type Ready,
+  type SnapshotMeta,
+} from './raft/index.js';
 import { SessionTracker } from './session/tracker.js';
-import type { LogStore, SnapshotFiles } from './storage/index.js';
+import type { LogStore, RecoveredLog, SnapshotFiles } from './storage/index.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
@@ -63,6 +74,8 @@ export interface Clock {
 
 export interface NodeDeps {
   log: LogStore;
+  /** what the log held at start-up */
+  recovered: RecoveredLog;
   snapshots: SnapshotFiles;
   transport: Transport;
   clock: Clock;
@@ -161,13 +174,12 @@ export class ConclaveNode implements PeerHandlers {
 
   /** Recovers a member from its data dir (snapshot + log), or bootstraps a new one. */
   static async open(options: NodeOptions, deps: NodeDeps): Promise<ConclaveNode> {
-    const { log, snapshots, logger } = deps;
-    const recovered = log.recovered;
+    const { snapshots, logger, recovered } = deps;
     const raftStorage = new MemoryStorage();
     let fsm = new StateMachine();
     let applied = 0;
     if (recovered.snapshot !== undefined) {
-      const file = await snapshots.find(recovered.snapshot.index);
+      const file = await findSnapshot(snapshots, recovered.snapshot.index);
       if (file === undefined) throw new Error(`the log names snapshot ${recovered.snapshot.index} but its file is missing`);
       fsm = await restoreFrom(snapshots.read(file.path));
       raftStorage.applySnapshot(recovered.snapshot);
@@ -323,7 +335,7 @@ export class ConclaveNode implements PeerHandlers {
     const st = this.raft.status();
     const lastIndex = this.raftStorage.lastIndex();
     const progress = st.progress
-      ? [...st.progress.entries()].map(([id, p]) => ({ id, match: p.match, lag: Math.max(0, lastIndex - p.match), active: p.recentActive }))
+      ? [...st.progress.entries()].map(([id, p]) => ({ id, match: p.match, lag: Math.max(0, st.lastIndex - p.match), active: p.recentActive }))
       : [];
     const isLearner = st.conf.learners.includes(this.id);
     return {
@@ -354,7 +366,7 @@ export class ConclaveNode implements PeerHandlers {
       throw error instanceof ProposalDroppedError ? new UnavailableError(`membership change refused: ${error.message}`) : error;
     }
     this.scheduleReady();
-    const target = this.raftStorage.lastIndex() + 1;
+    const target = this.raft.status().lastIndex;
     await this.waitApplied(target);
   }
 
@@ -512,7 +524,7 @@ export class ConclaveNode implements PeerHandlers {
 
   private sendSnapshot(message: Message): void {
     const meta = message.snapshot!;
-    this.deps.snapshots.find(meta.index).then((file) => {
+    findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
         this.raft.reportSnapshot(message.to, false);
         return;
@@ -653,7 +665,7 @@ export class ConclaveNode implements PeerHandlers {
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
     this.applyPaused = true;
     try {
-      const file = await this.deps.snapshots.find(meta.index);
+      const file = await findSnapshot(this.deps.snapshots, meta.index);
       if (file === undefined) throw new Error(`snapshot ${meta.index} was not received`);
       const fsm = await restoreFrom(this.deps.snapshots.read(file.path));
       this.raftStorage.applySnapshot(meta);
@@ -731,6 +743,10 @@ export class ConclaveNode implements PeerHandlers {
     this.pending.failAll(`member failed: ${error.message}`);
     this.onFatal(error);
   }
+}
+
+async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ path: string } | undefined> {
+  return (await snapshots.list()).find((s) => s.meta.index === index);
 }
 
 async function restoreFrom(records: AsyncIterable<Uint8Array>): Promise<StateMachine> {

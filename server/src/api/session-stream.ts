@@ -213,7 +213,7 @@ export class SessionStream implements Watcher {
       this.early = [];
       this.closeWith(undefined);
     };
-    if (request.sessionId === 0) {
+    const createSession = () => {
       const secret = ctx.node.newSecret();
       ctx.node.submitWrite({ op: 'createSession', createSession: { timeoutMs, secret: secret as Buffer, lease: false } }, 0, (outcome) => {
         if (outcome instanceof ConclaveError) return fail(outcome);
@@ -221,19 +221,21 @@ export class SessionStream implements Watcher {
         if (outcome.result.op !== 'createSession') return fail(new Error('unexpected result'));
         this.opened(requestId, outcome.result.session.id, secret, outcome.result.session.timeoutMs, undefined);
       });
-      return;
-    }
+    };
     let sessionId: number;
     try {
       sessionId = checkId(request.sessionId, 'session');
+      checkId(request.lastZxid, 'last zxid');
     } catch (error) {
       return fail(error);
     }
+    // Never serve a client a state older than what it has seen (a new session's client may have seen some too).
     const caughtUp = ctx.node.waitApplied(request.lastZxid);
     const timer = setTimeout(() => fail(new TimeoutError(`member is behind zxid ${request.lastZxid}; try another member`)), ctx.options.connectTimeoutMs);
     void caughtUp.then(() => {
       clearTimeout(timer);
       if (this.state !== 'connecting') return;
+      if (sessionId === 0) return createSession();
       const session = ctx.node.fsm.sessions.get(sessionId);
       if (session === undefined || session.lease) return fail(new SessionExpiredError(`session ${sessionId} has expired`));
       if (!sameBytes(session.secret, request.secret)) return fail(new UnauthenticatedError(`wrong secret for session ${sessionId}`));

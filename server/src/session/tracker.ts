@@ -71,7 +71,7 @@ export class SessionTracker {
     const tracked = this.sessions.get(id);
     if (tracked === undefined) return -1;
     if (tracked.expiringSince !== undefined) return 0;
-    return Math.max(0, tracked.deadline - now);
+    return Math.min(tracked.timeoutMs, Math.max(0, tracked.deadline - now));
   }
 
   /**

@@ -111,7 +111,7 @@ describe('semantics: errors, limits and the API surface (real server)', function
   it('grpc.health.v1 reports SERVING, and server reflection lists the services', async () => {
     const require = createRequire(import.meta.url);
     const healthProto = require.resolve('grpc-health-check/proto/health/v1/health.proto');
-    const health = grpc.loadPackageDefinition(protoLoader.loadSync(healthProto)) as never as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    const health = grpc.loadPackageDefinition(protoLoader.loadSync(healthProto, { enums: String })) as never as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
     const client = new health.grpc.health.v1.Health(cluster.endpoints(), grpc.credentials.createInsecure());
     const status = await new Promise<{ status: string }>((resolve, reject) =>
       (client as never as { Check: (r: object, cb: (e: Error | null, v: { status: string }) => void) => void }).Check({ service: '' }, (e, v) => (e ? reject(e) : resolve(v))),

@@ -96,7 +96,12 @@ export function unaryStubs(endpoints: string) {
       revoke: u(leases, 'Revoke'),
       timeToLive: u(leases, 'TimeToLive'),
       list: u(leases, 'List'),
-      keepAlive: () => leases.KeepAlive(),
+      keepAlive: () => {
+        const call = leases.KeepAlive();
+        call.on('error', () => undefined);
+        call.on('data', () => undefined);
+        return call;
+      },
     },
     cluster: {
       status: u(cluster, 'Status'),
