@@ -33,6 +33,8 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** default time to wait for an answer, ms (default 15 s; 0: no limit) */
   requestTimeoutMs?: number;
+  /** requests in flight at once; more wait in the client (default 1,000, the server's per-session limit) */
+  maxInFlight?: number;
 }
 
 const toBytes = (data: Data | undefined): Buffer => (data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
@@ -52,6 +54,7 @@ export class Conclave {
       sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      maxInFlight: options.maxInFlight ?? 1_000,
     });
     await session.open();
     return new Conclave(session);

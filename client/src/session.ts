@@ -37,6 +37,8 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** default time to wait for an answer */
   requestTimeoutMs: number;
+  /** requests in flight at once (the server refuses more than its limit, 1,000 by default); more wait here */
+  maxInFlight: number;
 }
 
 type RequestBody = Omit<SessionRequest, 'id'>;
@@ -63,7 +65,10 @@ export class Session extends EventEmitter {
   private endpointIndex: number;
   private nextId = 1;
   private readonly inflight = new Map<number, Pending>();
+  /** waiting for a connection */
   private queued: Pending[] = [];
+  /** connected, waiting for room under maxInFlight */
+  private backlog: Pending[] = [];
   private outbox: SessionRequest[] = [];
   private flushScheduled = false;
   private lastSent = 0;
@@ -91,8 +96,10 @@ export class Session extends EventEmitter {
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
       const fail = (error: Error) => {
         if (this.inflight.get(request.id as number) === pending) this.inflight.delete(request.id as number);
-        const q = this.queued.indexOf(pending);
-        if (q >= 0) this.queued.splice(q, 1);
+        for (const list of [this.queued, this.backlog]) {
+          const q = list.indexOf(pending);
+          if (q >= 0) list.splice(q, 1);
+        }
         clearTimeout(pending.timer);
         reject(error);
       };
@@ -246,6 +253,9 @@ export class Session extends EventEmitter {
 
   private connectionLost(reason: string): void {
     this.stream = undefined;
+    // Never sent: they wait for the next connection.
+    this.queued.unshift(...this.backlog);
+    this.backlog = [];
     const error = new ConnectionLossError(`connection to the member lost (${reason})`);
     const inflight = [...this.inflight.values()];
     this.inflight.clear();
@@ -264,6 +274,10 @@ export class Session extends EventEmitter {
   // ------------------------------------------------------------------ traffic
 
   private send(pending: Pending): void {
+    if (this.inflight.size >= this.options.maxInFlight) {
+      this.backlog.push(pending);
+      return;
+    }
     this.inflight.set(pending.request.id as number, pending);
     this.outbox.push(pending.request);
     if (!this.flushScheduled) {
@@ -303,6 +317,7 @@ export class Session extends EventEmitter {
         pending.resolve(response);
       }
     }
+    while (this.backlog.length > 0 && this.inflight.size < this.options.maxInFlight) this.send(this.backlog.shift()!);
   }
 
   /** The member ended the session stream with an error. */
@@ -339,8 +354,9 @@ export class Session extends EventEmitter {
   private shutdown(state: 'closed' | 'expired'): void {
     clearInterval(this.keepalive);
     const error = state === 'expired' ? new SessionExpiredError(`session ${this.sessionId} has expired`) : new ConclaveError('UNAVAILABLE', 'the client is closed');
-    const pending = [...this.inflight.values(), ...this.queued];
+    const pending = [...this.inflight.values(), ...this.backlog, ...this.queued];
     this.inflight.clear();
+    this.backlog = [];
     this.queued = [];
     for (const p of pending) {
       clearTimeout(p.timer);

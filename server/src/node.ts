@@ -29,6 +29,7 @@ import {
   RawNode,
   Role,
   type Entry,
+  type HardState,
   type Message,
   type Ready,
   type SnapshotMeta,
@@ -136,6 +137,8 @@ export class ConclaveNode implements PeerHandlers {
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
+  /** a hard state whose only change was the commit index, written with the next fsynced append */
+  private unsyncedHardState: HardState | undefined;
   private lastReap = 0;
   private expiringSessions = new Set<number>();
 
@@ -496,14 +499,26 @@ export class ConclaveNode implements PeerHandlers {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    if (rd.entries.length > 0 || rd.hardState) {
+    let messages = rd.messages;
+    if (this.role === Role.Leader && rd.entries.length > 0) {
+      // The leader replicates while it writes its own copy (Raft thesis 10.2.1): the core counts the
+      // leader's own entries toward commit only after advance(), so nothing commits on an unsynced leader.
+      this.sendMessages(messages.filter(isReplication));
+      messages = messages.filter((m) => !isReplication(m));
+    }
+    if (rd.mustSync) {
       const started = performance.now();
-      await this.deps.log.append(rd.entries, rd.hardState);
+      await this.deps.log.append(rd.entries, rd.hardState ?? this.unsyncedHardState);
+      this.unsyncedHardState = undefined;
       this.deps.metrics.walFsyncSeconds.observe((performance.now() - started) / 1000);
       if (rd.entries.length > 0) this.raftStorage.append(rd.entries);
-      if (rd.hardState) this.raftStorage.setHardState(rd.hardState);
+    } else if (rd.hardState) {
+      // Only the commit index moved: it need not be durable (Raft recovers it), so it rides along
+      // with the next write instead of costing an fsync of its own.
+      this.unsyncedHardState = rd.hardState;
     }
-    this.sendMessages(rd.messages);
+    if (rd.hardState) this.raftStorage.setHardState(rd.hardState);
+    this.sendMessages(messages);
     for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
     if (rd.committedEntries.length > 0) {
       this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
@@ -743,6 +758,10 @@ export class ConclaveNode implements PeerHandlers {
     this.pending.failAll(`member failed: ${error.message}`);
     this.onFatal(error);
   }
+}
+
+function isReplication(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Heartbeat;
 }
 
 async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ path: string } | undefined> {
