@@ -9,7 +9,7 @@ import { SnapshotCorruptionError } from './errors.js';
 import { SnapshotReader, encodeSnapshot, snapshotName } from './snapshot-format.js';
 import { snapshotNames, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords } from './snapshot-store.js';
 
-const ROOT = 'memory:';
+const ROOT = 'memory:/';
 
 export class MemorySnapshotFiles implements SnapshotFiles {
   /** file name -> file bytes; exposed so tests can corrupt a snapshot */

@@ -187,7 +187,7 @@ export class Wal implements LogStore {
       wal = new Wal(dir, fs, segmentBytes, preallocate, [created.segment], created.file, created.size, created.size, durable);
     } else {
       const current = segments.at(-1)!;
-      let file: StorageFile;
+      let file: StorageFile | undefined;
       try {
         file = await fs.open(current.path, 'r+');
         if (tail.end < tail.size) {
@@ -195,7 +195,8 @@ export class Wal implements LogStore {
           await file.datasync();
         }
       } catch (error) {
-        throw storageFailure(error, `cut the torn tail of ${current.path}`);
+        await file?.close().catch(() => undefined);
+        throw storageFailure(error, `open ${current.path} for appending`);
       }
       wal = new Wal(dir, fs, segmentBytes, preallocate, segments, file, tail.end, SEGMENT_HEADER_BYTES, durable);
     }

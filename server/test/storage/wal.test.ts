@@ -30,7 +30,7 @@ describe('storage: Wal', () => {
 
   it('creates its directory and a first segment', async () => {
     const dir = join(await tempDir(), 'a', 'wal');
-    const { wal } = await Wal.open(dir);
+    const { wal } = await Wal.open(dir, { segmentBytes: 64 * 1024 });
     assert.deepEqual(await segmentFiles(dir), ['wal-0000000000000000-0000000000000001.log']);
     await wal.close();
     assert.deepEqual(await readdir(dir), ['wal-0000000000000000-0000000000000001.log'], 'no temp file is left behind');
@@ -62,7 +62,7 @@ describe('storage: Wal', () => {
     await wal.append(entries(41, 41));
     assert.equal((await segmentFiles(dir)).length, 3);
     await wal.close();
-    const { wal: again, recovered } = await Wal.open(dir);
+    const { wal: again, recovered } = await Wal.open(dir, { preallocate: false });
     assertEntries(recovered.entries, entries(1, 41));
     await again.close();
   });
@@ -81,7 +81,7 @@ describe('storage: Wal', () => {
     assert.ok((await stat(last)).size < 4096, 'the zero tail was cut off');
     await again.append(entries(61, 61));
     await again.close();
-    const { wal: third, recovered: final } = await Wal.open(dir);
+    const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
     assertEntries(final.entries, entries(1, 61));
     await third.close();
   });
@@ -110,14 +110,14 @@ describe('storage: Wal', () => {
     assert.deepEqual(await segmentFiles(dir), [before.at(-1)], 'all but the current segment are released');
     await wal.close();
 
-    const { wal: again, recovered } = await Wal.open(dir);
+    const { wal: again, recovered } = await Wal.open(dir, { preallocate: false });
     assert.deepEqual(recovered.hardState, { term: 3, vote: 2, commit: 0 }, 'the hard state survives in later segments');
     assert.equal(recovered.snapshot?.index, 100);
     assert.deepEqual(recovered.entries, []);
     assert.equal(recovered.lastIndex, 100);
     await again.append(entries(101, 102, 4));
     await again.close();
-    const { wal: third, recovered: final } = await Wal.open(dir);
+    const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
     assertEntries(final.entries, entries(101, 102, 4));
     await third.close();
   });
@@ -130,7 +130,7 @@ describe('storage: Wal', () => {
     for (let i = 31; i <= 40; i++) await wal.append(entries(i, i));
     await wal.releaseBefore(26);
     await wal.close();
-    const { wal: again, recovered } = await Wal.open(dir);
+    const { wal: again, recovered } = await Wal.open(dir, { preallocate: false });
     assertEntries(recovered.entries, entries(26, 40));
     await again.close();
   });
