@@ -11,7 +11,7 @@ const TWO_POW_32 = 2 ** 32;
 /** Thrown by the decoders; the caller adds the file and offset. */
 export class MalformedPayloadError extends Error {}
 
-export function checkU53(value: number, what: string): void {
+function checkU53(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new InvalidLogWriteError(`${what} must be an integer in [0, 2^53), got ${value}`);
   }

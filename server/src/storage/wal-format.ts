@@ -33,7 +33,7 @@ const SEGMENT_HEADER_PAYLOAD_BYTES = 22;
 /** The header is always the first record, so a segment's entries start at this offset or later. */
 export const SEGMENT_HEADER_BYTES = FRAME_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES;
 
-export type WalRecord =
+type WalRecord =
   | { kind: 'header'; offset: number; seq: number; firstIndex: number }
   | { kind: 'entry'; offset: number; entry: Entry }
   | { kind: 'hardState'; offset: number; hardState: HardState }
@@ -166,7 +166,7 @@ function decodeRecord(type: number, payload: Buffer, offset: number): WalRecord 
   }
 }
 
-export interface ScannedSegment {
+interface ScannedSegment {
   /** the header first, then the other records in file order */
   records: WalRecord[];
   /** where the valid records end: the file length, or the start of a torn tail */

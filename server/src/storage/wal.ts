@@ -108,71 +108,7 @@ export class Wal implements LogStore {
     const fs = options.fs ?? nodeFs;
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     const preallocate = options.preallocate ?? true;
-    let names: string[];
-    try {
-      await fs.mkdirp(dir);
-      names = await fs.readdir(dir);
-      for (const name of names.filter(isSegmentTempName)) await fs.unlink(join(dir, name));
-    } catch (error) {
-      throw storageFailure(error, `open the WAL directory ${dir}`);
-    }
-    const found = names
-      .map((name) => ({ name, parsed: parseSegmentName(name) }))
-      .filter((found): found is { name: string; parsed: { seq: number; firstIndex: number } } => found.parsed !== undefined)
-      .sort((a, b) => a.parsed.seq - b.parsed.seq);
-
-    const replay = new LogReplay();
-    const segments: Segment[] = [];
-    let tail: { end: number; size: number } | undefined;
-    let firstEntryAt: { file: string; offset: number } | undefined;
-    for (const [i, { name, parsed }] of found.entries()) {
-      const path = join(dir, name);
-      const previous = found[i - 1];
-      if (previous && parsed.seq !== previous.parsed.seq + 1) {
-        throw new WalCorruptionError(path, 0, `segment sequence gap: ${previous.name} is followed by ${name}`);
-      }
-      let buffer: Buffer;
-      try {
-        buffer = await readWhole(fs, path);
-      } catch (error) {
-        throw storageFailure(error, `read WAL segment ${path}`);
-      }
-      const isLast = i === found.length - 1;
-      const { records, end } = scanSegment(buffer, path, isLast);
-      const header = records[0]!;
-      if (header.kind !== 'header' || header.seq !== parsed.seq || header.firstIndex !== parsed.firstIndex) {
-        throw new WalCorruptionError(path, 0, 'segment header does not match the file name');
-      }
-      if (i > 0 && header.firstIndex !== replay.position.lastIndex + 1) {
-        throw new WalCorruptionError(
-          path,
-          0,
-          `segment starts at index ${header.firstIndex} but the segments before it end at index ${replay.position.lastIndex}`,
-        );
-      }
-      let maxIndex = 0;
-      for (const record of records) {
-        if (record.kind === 'entry') {
-          replay.entry(record.entry);
-          if (replay.entries.length === 1) firstEntryAt = { file: path, offset: record.offset };
-          maxIndex = Math.max(maxIndex, record.entry.index);
-        } else if (record.kind === 'hardState') {
-          replay.hardState = record.hardState;
-        } else if (record.kind === 'snapshot') {
-          replay.snapshot = record.meta;
-        }
-      }
-      segments.push({ seq: parsed.seq, firstIndex: parsed.firstIndex, path, maxIndex });
-      if (isLast) tail = { end, size: buffer.length };
-    }
-    const missing = replay.missingBefore;
-    if (missing !== undefined && firstEntryAt) {
-      throw new WalCorruptionError(
-        firstEntryAt.file,
-        firstEntryAt.offset,
-        `the log starts at index ${replay.entries[0]!.index} but entries from ${missing} on are missing`,
-      );
-    }
+    const { replay, segments, tail } = await replaySegments(fs, await listSegments(fs, dir));
     const durable: DurableState = { position: replay.position, hardState: replay.hardState, snapshot: replay.snapshot };
 
     let wal: Wal;
@@ -399,6 +335,83 @@ export class Wal implements LogStore {
       () => undefined,
     );
   }
+}
+
+/** The segment files in `dir`, in sequence order, after deleting leftover temp segments. */
+async function listSegments(fs: StorageFs, dir: string): Promise<{ name: string; path: string; seq: number; firstIndex: number }[]> {
+  let names: string[];
+  try {
+    await fs.mkdirp(dir);
+    names = await fs.readdir(dir);
+    for (const name of names.filter(isSegmentTempName)) await fs.unlink(join(dir, name));
+  } catch (error) {
+    throw storageFailure(error, `open the WAL directory ${dir}`);
+  }
+  const found = [];
+  for (const name of names) {
+    const parsed = parseSegmentName(name);
+    if (parsed) found.push({ name, path: join(dir, name), ...parsed });
+  }
+  return found.sort((a, b) => a.seq - b.seq);
+}
+
+/** Reads and replays every segment, checking how each one follows the one before. */
+async function replaySegments(
+  fs: StorageFs,
+  found: { name: string; path: string; seq: number; firstIndex: number }[],
+): Promise<{ replay: LogReplay; segments: Segment[]; tail: { end: number; size: number } | undefined }> {
+  const replay = new LogReplay();
+  const segments: Segment[] = [];
+  let tail: { end: number; size: number } | undefined;
+  let firstEntryAt: { file: string; offset: number } | undefined;
+  for (const [i, { name, path, seq, firstIndex }] of found.entries()) {
+    const previous = found[i - 1];
+    if (previous && seq !== previous.seq + 1) {
+      throw new WalCorruptionError(path, 0, `segment sequence gap: ${previous.name} is followed by ${name}`);
+    }
+    let buffer: Buffer;
+    try {
+      buffer = await readWhole(fs, path);
+    } catch (error) {
+      throw storageFailure(error, `read WAL segment ${path}`);
+    }
+    const isLast = i === found.length - 1;
+    const { records, end } = scanSegment(buffer, path, isLast);
+    const header = records[0]!;
+    if (header.kind !== 'header' || header.seq !== seq || header.firstIndex !== firstIndex) {
+      throw new WalCorruptionError(path, 0, 'segment header does not match the file name');
+    }
+    if (i > 0 && firstIndex !== replay.position.lastIndex + 1) {
+      throw new WalCorruptionError(
+        path,
+        0,
+        `segment starts at index ${firstIndex} but the segments before it end at index ${replay.position.lastIndex}`,
+      );
+    }
+    let maxIndex = 0;
+    for (const record of records) {
+      if (record.kind === 'entry') {
+        replay.entry(record.entry);
+        if (replay.entries.length === 1) firstEntryAt = { file: path, offset: record.offset };
+        maxIndex = Math.max(maxIndex, record.entry.index);
+      } else if (record.kind === 'hardState') {
+        replay.hardState = record.hardState;
+      } else if (record.kind === 'snapshot') {
+        replay.snapshot = record.meta;
+      }
+    }
+    segments.push({ seq, firstIndex, path, maxIndex });
+    if (isLast) tail = { end, size: buffer.length };
+  }
+  const missing = replay.missingBefore;
+  if (missing !== undefined && firstEntryAt) {
+    throw new WalCorruptionError(
+      firstEntryAt.file,
+      firstEntryAt.offset,
+      `the log starts at index ${replay.entries[0]!.index} but entries from ${missing} on are missing`,
+    );
+  }
+  return { replay, segments, tail };
 }
 
 async function zeroFill(fs: StorageFs, path: string, bytes: number): Promise<StorageFile> {
