@@ -120,6 +120,12 @@ class ChunkReader {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
+    return this.takeBuffered(count)!;
+  }
+
+  /** `count` bytes if they are already buffered (most reads: no promise per record), else undefined. */
+  takeBuffered(count: number): Buffer | undefined {
+    if (this.buffered < count) return undefined;
     const first = this.chunks[0];
     let taken: Buffer;
     if (first !== undefined && first.length >= count) {
@@ -197,7 +203,7 @@ export class SnapshotReader {
     try {
       for (;;) {
         const at = this.reader.offset;
-        const frame = await this.reader.take(RECORD_FRAME_BYTES);
+        const frame = this.reader.takeBuffered(RECORD_FRAME_BYTES) ?? (await this.reader.take(RECORD_FRAME_BYTES));
         if (!frame) throw this.corrupt(at, 'file ends without a trailer');
         const length = frame.readUInt32LE(0);
         if (length === TRAILER_MARK) {
@@ -208,7 +214,7 @@ export class SnapshotReader {
         if (this.size !== undefined && at + RECORD_FRAME_BYTES + length > this.size) {
           throw this.corrupt(at, `record of ${length} bytes runs past the end of the file`);
         }
-        const payload = await this.reader.take(length);
+        const payload = this.reader.takeBuffered(length) ?? (await this.reader.take(length));
         if (!payload) throw this.corrupt(at, `file ends inside a record of ${length} bytes`);
         if (crc32c(payload) !== frame.readUInt32LE(4)) throw this.corrupt(at, 'record checksum mismatch');
         chain = crc32c(frame, chain);
