@@ -4,6 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /** r: read; r+: read/write an existing file; w+: create or truncate, read/write. */
@@ -23,7 +24,8 @@ export interface StorageFile {
 export interface StorageFs {
   open(path: string, flags: OpenFlags): Promise<StorageFile>;
   readdir(dir: string): Promise<string[]>;
-  mkdirp(dir: string): Promise<void>;
+  /** mkdir -p; returns the first directory it created, if any. */
+  mkdirp(dir: string): Promise<string | undefined>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   /** fsync of a directory, so that creates, renames and unlinks in it are durable. */
@@ -66,9 +68,7 @@ export const nodeFs: StorageFs = {
     return new NodeFile(await open(path, flags));
   },
   readdir: (dir) => readdir(dir),
-  async mkdirp(dir) {
-    await mkdir(dir, { recursive: true });
-  },
+  mkdirp: (dir) => mkdir(dir, { recursive: true }),
   rename,
   unlink,
   async syncDir(dir) {
@@ -129,5 +129,15 @@ export async function readWhole(fs: StorageFs, path: string): Promise<Buffer> {
     return done === size ? buffer : buffer.subarray(0, done);
   } finally {
     await file.close();
+  }
+}
+
+/** Creates `dir` and missing parents durably: each new directory's entry is fsynced in its parent. */
+export async function ensureDir(fs: StorageFs, dir: string): Promise<void> {
+  const firstCreated = await fs.mkdirp(dir);
+  if (firstCreated === undefined) return;
+  for (let path = dir; ; path = dirname(path)) {
+    await fs.syncDir(dirname(path));
+    if (path === firstCreated) return;
   }
 }

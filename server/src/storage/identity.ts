@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { DataDirMismatchError, storageFailure } from './errors.js';
-import { nodeFs, readWhole, writeFully, type StorageFs } from './fs.js';
+import { ensureDir, nodeFs, readWhole, writeFully, type StorageFs } from './fs.js';
 
 export interface MemberIdentity {
   clusterId: string;
@@ -41,7 +41,7 @@ export async function writeIdentity(dir: string, identity: MemberIdentity, fs: S
   const tempPath = `${path}.tmp`;
   const text = `${JSON.stringify({ clusterId: identity.clusterId, memberId: identity.memberId }, null, 2)}\n`;
   try {
-    await fs.mkdirp(dir);
+    await ensureDir(fs, dir);
     const file = await fs.open(tempPath, 'w+');
     try {
       await writeFully(file, [Buffer.from(text, 'utf8')], 0);

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { SnapshotMeta } from '../raft/types.js';
 import { checkSnapshotMeta, sameSnapshotMeta } from './codec.js';
 import { SnapshotCorruptionError, storageFailure } from './errors.js';
-import { nodeFs, writeFully, type StorageFile, type StorageFs } from './fs.js';
+import { ensureDir, nodeFs, writeFully, type StorageFile, type StorageFs } from './fs.js';
 import { SNAPSHOT_CHUNK_BYTES, SnapshotReader, encodeSnapshot, newestFirst, parseSnapshotName, snapshotName } from './snapshot-format.js';
 
 export interface SnapshotInfo {
@@ -49,7 +49,7 @@ export class SnapshotStore implements SnapshotFiles {
   static async open(dir: string, options: { fs?: StorageFs } = {}): Promise<SnapshotStore> {
     const fs = options.fs ?? nodeFs;
     try {
-      await fs.mkdirp(dir);
+      await ensureDir(fs, dir);
       for (const name of await fs.readdir(dir)) {
         if (name.startsWith('snap-') && name.endsWith(TEMP_SUFFIX)) await fs.unlink(join(dir, name));
       }

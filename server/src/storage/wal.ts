@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import { checkHardState } from './codec.js';
 import { StorageIoError, WalClosedError, WalCorruptionError, storageFailure } from './errors.js';
-import { nodeFs, readWhole, writeFully, type StorageFile, type StorageFs } from './fs.js';
+import { ensureDir, nodeFs, readWhole, writeFully, type StorageFile, type StorageFs } from './fs.js';
 import {
   LogReplay,
   afterAppend,
@@ -341,7 +341,7 @@ export class Wal implements LogStore {
 async function listSegments(fs: StorageFs, dir: string): Promise<{ name: string; path: string; seq: number; firstIndex: number }[]> {
   let names: string[];
   try {
-    await fs.mkdirp(dir);
+    await ensureDir(fs, dir);
     names = await fs.readdir(dir);
     for (const name of names.filter(isSegmentTempName)) await fs.unlink(join(dir, name));
   } catch (error) {

@@ -60,6 +60,7 @@ function errnoError(code: string, op: string, path: string): NodeJS.ErrnoExcepti
 export class FaultyFs implements StorageFs {
   datasyncs = 0;
   writevs = 0;
+  readonly syncedDirs: string[] = [];
   /** while set, every datasync waits for it before syncing */
   syncGate: Promise<void> | undefined;
   /** resolves each time a datasync starts waiting at the gate */
@@ -99,7 +100,7 @@ export class FaultyFs implements StorageFs {
     return this.inner.readdir(dir);
   }
 
-  mkdirp(dir: string): Promise<void> {
+  mkdirp(dir: string): Promise<string | undefined> {
     return this.inner.mkdirp(dir);
   }
 
@@ -115,6 +116,7 @@ export class FaultyFs implements StorageFs {
 
   async syncDir(dir: string): Promise<void> {
     this.throwIfFaulty('syncDir', dir);
+    this.syncedDirs.push(dir);
     return this.inner.syncDir(dir);
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Wal } from '../../src/storage/index.js';
-import { assertEntries, entries, removeTempDirs, tempDir } from './helpers.js';
+import { FaultyFs, assertEntries, entries, removeTempDirs, tempDir } from './helpers.js';
 import { logStoreContract } from './log-contract.js';
 
 const CONF = { voters: [1, 2, 3], learners: [] };
@@ -28,9 +28,12 @@ describe('storage: Wal', () => {
     });
   });
 
-  it('creates its directory and a first segment', async () => {
-    const dir = join(await tempDir(), 'a', 'wal');
-    const { wal } = await Wal.open(dir, { segmentBytes: 64 * 1024 });
+  it('creates its directory durably, and a first segment', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'a', 'wal');
+    const fs = new FaultyFs();
+    const { wal } = await Wal.open(dir, { segmentBytes: 64 * 1024, fs });
+    assert.deepEqual(fs.syncedDirs.slice(0, 2), [join(root, 'a'), root], 'new directory entries are synced in their parents');
     assert.deepEqual(await segmentFiles(dir), ['wal-0000000000000000-0000000000000001.log']);
     await wal.close();
     assert.deepEqual(await readdir(dir), ['wal-0000000000000000-0000000000000001.log'], 'no temp file is left behind');
