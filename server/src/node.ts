@@ -35,7 +35,7 @@ import {
   type SnapshotMeta,
 } from './raft/index.js';
 import { SessionTracker } from './session/tracker.js';
-import type { LogStore, RecoveredLog, SnapshotFiles } from './storage/index.js';
+import { StorageFullError, StorageIoError, WalClosedError, type LogStore, type RecoveredLog, type SnapshotFiles } from './storage/index.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
@@ -139,6 +139,8 @@ export class ConclaveNode implements PeerHandlers {
   private reaping = new Set<string>();
   /** a hard state whose only change was the commit index, written with the next fsynced append */
   private unsyncedHardState: HardState | undefined;
+  /** set while the WAL refuses writes (disk full, I/O error) */
+  private storageFailure: Error | undefined;
   private lastReap = 0;
   private expiringSessions = new Set<number>();
 
@@ -281,6 +283,7 @@ export class ConclaveNode implements PeerHandlers {
    */
   submitWrite(body: TxnBody | Pick<Txn, 'op' | 'createSession' | 'closeSession' | 'moveSession'>, sessionId: number, callback: WriteCallback, deadline?: number): void {
     if (this.fatal) return callback(new UnavailableError(`member is failing: ${this.fatal.message}`));
+    if (this.storageFailure) return callback(new UnavailableError(`the member cannot write its log: ${this.storageFailure.message}; the write was not applied`));
     if (this.pending.size >= this.options.maxPendingWrites) {
       return callback(new ResourceExhaustedError(`member has ${this.pending.size} writes in flight; retry later`));
     }
@@ -508,7 +511,7 @@ export class ConclaveNode implements PeerHandlers {
     }
     if (rd.mustSync) {
       const started = performance.now();
-      await this.deps.log.append(rd.entries, rd.hardState ?? this.unsyncedHardState);
+      await this.persist(rd.entries, rd.hardState ?? this.unsyncedHardState);
       this.unsyncedHardState = undefined;
       this.deps.metrics.walFsyncSeconds.observe((performance.now() - started) / 1000);
       if (rd.entries.length > 0) this.raftStorage.append(rd.entries);
@@ -526,6 +529,33 @@ export class ConclaveNode implements PeerHandlers {
       this.drainApplyQueue();
     }
     this.raft.advance(rd);
+  }
+
+  /**
+   * Appends to the WAL; while the disk is full or failing, retries until it works again and refuses
+   * new writes meanwhile (nothing is acknowledged that is not durable). A log that failed for good
+   * stops the member.
+   */
+  private async persist(entries: Entry[], hardState: HardState | undefined): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.deps.log.append(entries, hardState);
+        if (this.storageFailure) {
+          this.deps.logger.info('storage works again: accepting writes');
+          this.storageFailure = undefined;
+        }
+        return;
+      } catch (error) {
+        if (error instanceof WalClosedError || !(error instanceof StorageFullError || error instanceof StorageIoError)) throw error;
+        if (!this.storageFailure) {
+          this.deps.logger.error({ err: error }, 'cannot write the log: refusing writes until it works again');
+          this.pending.failAll(`the member cannot write its log (${error.message})`);
+        }
+        this.storageFailure = error;
+        if (this.stopped) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
   }
 
   private sendMessages(messages: Message[]): void {
