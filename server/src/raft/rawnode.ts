@@ -1,0 +1,329 @@
+/**
+ * RawNode: the only API of the Raft core the node layer uses (after etcd-io/raft's RawNode,
+ * synchronous storage writes). Inputs: tick(), step(), propose*(), readIndex(), report*().
+ * Output: ready() → persist, send, apply → advance(). See README.md for the contract.
+ */
+
+import { encodeConfChange } from './confchange.js';
+import { InvalidConfChangeError, ProposalDroppedError, RaftInvariantError } from './errors.js';
+import type { ProgressState } from './progress.js';
+import { Raft, newMessage, type Logger } from './raft.js';
+import type { Storage } from './storage.js';
+import {
+  EntryType,
+  MessageType,
+  NONE,
+  type ConfChange,
+  type ConfState,
+  type HardState,
+  type MemberId,
+  type Message,
+  Role,
+  type Ready,
+  type SoftState,
+} from './types.js';
+
+export type { Logger } from './raft.js';
+
+export interface RawNodeConfig {
+  /** This member's id, > 0. */
+  id: MemberId;
+  storage: Storage;
+  /** Ticks without a leader before campaigning; the timeout is randomized in [electionTick, 2*electionTick). Default 10. */
+  electionTick?: number;
+  /** Ticks between the leader's heartbeats, < electionTick. Default 1. */
+  heartbeatTick?: number;
+  /** Index already applied to the state machine at start. Default: the storage's snapshot index. */
+  applied?: number;
+  /** Bytes of entries per MsgApp (at least one entry is always sent). Default 1 MiB. */
+  maxSizePerMsg?: number;
+  /** Bytes of committed entries per Ready (at least one). Default: maxSizePerMsg. */
+  maxCommittedSizePerReady?: number;
+  /** MsgApp in flight per follower while replicating (pipelining). Default 256. */
+  maxInflightMsgs?: number;
+  /** Bytes of uncommitted entry data on the leader beyond which proposals are dropped. Default: no limit. */
+  maxUncommittedEntriesSize?: number;
+  /** The leader steps down when it has not heard from a quorum for an election timeout. Default true. */
+  checkQuorum?: boolean;
+  /** Campaign with a pre-vote first, so a member cut off cannot disrupt the cluster. Default true. */
+  preVote?: boolean;
+  /** Seeded source of randomness in [0, 1): the only one the core uses. */
+  random: () => number;
+  logger?: Logger;
+}
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: ProgressState;
+  recentActive: boolean;
+  isLearner: boolean;
+}
+
+export interface Status {
+  id: MemberId;
+  term: number;
+  vote: MemberId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  leader: MemberId;
+  role: Role;
+  conf: ConfState;
+  /** On the leader: each member's replication progress (this member included). */
+  progress: Map<MemberId, ProgressStatus> | undefined;
+  /** On the leader: the member leadership is being transferred to, or NONE. */
+  leadTransferee: MemberId;
+}
+
+const MIB = 1024 * 1024;
+
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  /** Set between ready() and advance(); holds the leader's self-acknowledgement, if any. */
+  private outstanding: { ackTerm: number; ackIndex: number } | undefined = undefined;
+
+  constructor(config: RawNodeConfig) {
+    const electionTick = config.electionTick ?? 10;
+    const heartbeatTick = config.heartbeatTick ?? 1;
+    const maxSizePerMsg = config.maxSizePerMsg ?? MIB;
+    const snapshotIndex = config.storage.snapshot().index;
+    const applied = config.applied ?? snapshotIndex;
+    if (!(config.id > 0)) throw new RaftInvariantError(`invalid member id ${config.id}`);
+    if (!(heartbeatTick > 0 && electionTick > heartbeatTick)) {
+      throw new RaftInvariantError('config needs 0 < heartbeatTick < electionTick');
+    }
+    if (applied < snapshotIndex) {
+      throw new RaftInvariantError(`applied ${applied} is below the snapshot index ${snapshotIndex}`);
+    }
+    this.raft = new Raft({
+      id: config.id,
+      storage: config.storage,
+      electionTick,
+      heartbeatTick,
+      applied,
+      maxSizePerMsg,
+      maxCommittedSizePerReady: config.maxCommittedSizePerReady ?? maxSizePerMsg,
+      maxInflightMsgs: Math.max(1, config.maxInflightMsgs ?? 256),
+      maxUncommittedEntriesSize: config.maxUncommittedEntriesSize ?? Infinity,
+      checkQuorum: config.checkQuorum ?? true,
+      preVote: config.preVote ?? true,
+      random: config.random,
+      logger: config.logger,
+    });
+    this.prevSoftState = this.raft.softState();
+    this.prevHardState = this.raft.hardState();
+  }
+
+  /** Advances the logical clock by one tick. */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Starts an election now (with a pre-vote if enabled). No-op on a leader or a non-voter. */
+  campaign(): void {
+    this.raft.hup();
+  }
+
+  /**
+   * Proposes data for the log. On a follower the proposal is forwarded to the leader (it may
+   * still be lost: the caller learns of success only by seeing the entry committed).
+   * Throws ProposalDroppedError without a leader, during a leadership transfer, or past the
+   * uncommitted-size limit.
+   */
+  propose(data: Uint8Array): void {
+    this.proposeEntry(EntryType.Normal, data);
+  }
+
+  /**
+   * Proposes a membership change. The leader accepts one at a time: while an earlier one is not
+   * applied it throws ProposalDroppedError('conf-change-pending'); one that does not fit the
+   * configuration throws InvalidConfChangeError.
+   */
+  proposeConfChange(cc: ConfChange): void {
+    this.proposeEntry(EntryType.ConfChange, encodeConfChange(cc));
+  }
+
+  private proposeEntry(type: EntryType, data: Uint8Array): void {
+    const m = this.localMessage(MessageType.Prop, this.raft.id);
+    m.entries = [{ term: 0, index: 0, type, data }];
+    this.raft.step(m);
+  }
+
+  /**
+   * Applies a committed conf change: call it when applying its entry (membership takes effect on
+   * apply). Returns the new configuration, to keep with the state machine for snapshots.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  /**
+   * Steps a message received from another member. Local-only message types and malformed terms
+   * are ignored, as are answers from members outside the configuration.
+   */
+  step(m: Message): void {
+    switch (m.type) {
+      case MessageType.Hup:
+      case MessageType.Beat:
+      case MessageType.Unreachable:
+      case MessageType.SnapStatus:
+      case MessageType.CheckQuorum:
+        return;
+      case MessageType.AppResp:
+      case MessageType.VoteResp:
+      case MessageType.PreVoteResp:
+      case MessageType.HeartbeatResp:
+        if (!this.raft.tracker.isMember(m.from)) return;
+    }
+    // Only forwarded proposals and read requests travel without a term.
+    if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) return;
+    try {
+      this.raft.step(m);
+    } catch (error) {
+      // A forwarded proposal dropped here is like one lost on the way: its origin retries.
+      if (error instanceof ProposalDroppedError || error instanceof InvalidConfChangeError) return;
+      throw error;
+    }
+  }
+
+  /** Whether ready() has work. False while a Ready is outstanding (not yet advanced). */
+  hasReady(): boolean {
+    if (this.outstanding !== undefined) return false;
+    const r = this.raft;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.log.hasNextUnstable() || r.log.hasNextCommitted()) return true;
+    if (r.lead !== this.prevSoftState.leader || r.role !== this.prevSoftState.role) return true;
+    const p = this.prevHardState;
+    return r.term !== p.term || r.vote !== p.vote || r.log.committed !== p.commit;
+  }
+
+  /**
+   * The work to do now, in order: persist snapshot/entries/hardState (fsync when mustSync), then
+   * send messages, then apply committedEntries, then advance(). One Ready at a time.
+   */
+  ready(): Ready {
+    if (this.outstanding !== undefined) throw new RaftInvariantError('ready() called before advance() of the last Ready');
+    const r = this.raft;
+    const log = r.log;
+    const rd: Ready = {
+      entries: log.nextUnstableEntries(),
+      committedEntries: log.nextCommittedEntries(),
+      messages: r.msgs,
+      readStates: r.readStates,
+      mustSync: false,
+    };
+    const snapshot = log.nextUnstableSnapshot();
+    if (snapshot !== undefined) rd.snapshot = snapshot;
+    if (r.lead !== this.prevSoftState.leader || r.role !== this.prevSoftState.role) {
+      this.prevSoftState = r.softState();
+      rd.softState = this.prevSoftState;
+    }
+    const hs = r.hardState();
+    const prev = this.prevHardState;
+    if (hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit) {
+      rd.hardState = hs;
+      this.prevHardState = hs;
+    }
+    // Raft's persistent state: term, vote, log. A lost commit index is recovered from the leader.
+    rd.mustSync = rd.entries.length > 0 || snapshot !== undefined || hs.term !== prev.term || hs.vote !== prev.vote;
+
+    r.msgs = [];
+    r.readStates = [];
+    log.unstable.acceptInProgress();
+    const committed = rd.committedEntries;
+    if (committed.length > 0) log.acceptApplying(committed[committed.length - 1]!.index);
+    this.outstanding = { ackTerm: r.term, ackIndex: r.unackedSelfIndex };
+    r.unackedSelfIndex = 0;
+    return rd;
+  }
+
+  /** Acknowledges that the last Ready was fully handled (persisted, sent, applied). */
+  advance(rd: Ready): void {
+    const outstanding = this.outstanding;
+    if (outstanding === undefined) throw new RaftInvariantError('advance() without an outstanding Ready');
+    this.outstanding = undefined;
+    const r = this.raft;
+    if (rd.snapshot !== undefined) {
+      r.log.stableSnapTo(rd.snapshot.index);
+      // The node restored its state machine from the snapshot.
+      r.log.appliedTo(rd.snapshot.index);
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1]!;
+      r.log.stableTo(last.index, last.term);
+    }
+    const committed = rd.committedEntries;
+    if (committed.length > 0) {
+      r.log.appliedTo(committed[committed.length - 1]!.index);
+      r.reduceUncommittedSize(committed);
+    }
+    if (outstanding.ackIndex > 0) r.ackSelf(outstanding.ackTerm, outstanding.ackIndex);
+    r.campaignIfTransferPending();
+  }
+
+  /** Asks the leader to hand leadership to `transferee` (forwarded when called on a follower). */
+  transferLeadership(transferee: MemberId): void {
+    const m = this.localMessage(MessageType.TransferLeader, transferee);
+    this.raft.step(m);
+  }
+
+  /**
+   * Requests a linearizable read point. Some later Ready carries ReadState{index, context}: the
+   * read may be served once applied >= index. The request is lost (the caller times out) if
+   * leadership changes meanwhile. Throws ProposalDroppedError when no leader is known.
+   */
+  readIndex(context: Uint8Array): void {
+    const m = this.localMessage(MessageType.ReadIndex, this.raft.id);
+    m.context = context;
+    this.raft.step(m);
+  }
+
+  /** The transport failed to deliver to `id`: replication to it falls back to probing. */
+  reportUnreachable(id: MemberId): void {
+    this.raft.step(this.localMessage(MessageType.Unreachable, id));
+  }
+
+  /** The snapshot sent to `id` (a MsgSnap of an earlier Ready) was delivered (ok) or failed. */
+  reportSnapshot(id: MemberId, ok: boolean): void {
+    const m = this.localMessage(MessageType.SnapStatus, id);
+    m.reject = !ok;
+    this.raft.step(m);
+  }
+
+  status(): Status {
+    const r = this.raft;
+    let progress: Map<MemberId, ProgressStatus> | undefined;
+    if (r.role === Role.Leader) {
+      progress = new Map();
+      for (const [id, pr] of r.tracker.progress) {
+        progress.set(id, {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: pr.recentActive,
+          isLearner: pr.isLearner,
+        });
+      }
+    }
+    return {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      leader: r.lead,
+      role: r.role,
+      conf: r.tracker.confState(),
+      progress,
+      leadTransferee: r.leadTransferee,
+    };
+  }
+
+  private localMessage(type: MessageType, from: MemberId): Message {
+    return newMessage(type, NONE, from, 0);
+  }
+}

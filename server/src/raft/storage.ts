@@ -1,0 +1,159 @@
+/**
+ * The stable log as the core sees it (after etcd-io/raft's Storage and MemoryStorage).
+ *
+ * The node layer owns durability: it fills a MemoryStorage from the write-ahead log at start-up,
+ * and after each fsync appends what a Ready asked it to persist. The core only reads it. Snapshot
+ * data never passes through here: the core knows a snapshot by its SnapshotMeta only.
+ */
+
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, RaftInvariantError } from './errors.js';
+import type { ConfState, Entry, HardState, SnapshotMeta } from './types.js';
+
+export interface InitialState {
+  hardState: HardState;
+  confState: ConfState;
+}
+
+/** Read-only view of stable storage used by the core. */
+export interface Storage {
+  /** The persisted HardState and the ConfState of the latest snapshot. */
+  initialState(): InitialState;
+  /**
+   * Entries in [lo, hi), cut to at most maxBytes (by entrySize) but always at least one entry.
+   * Throws ErrCompacted if lo <= the compacted index, ErrUnavailable if hi > lastIndex() + 1.
+   */
+  entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /** Term of entry i, for i in [firstIndex() - 1, lastIndex()]; throws ErrCompacted / ErrUnavailable. */
+  term(index: number): number;
+  firstIndex(): number;
+  lastIndex(): number;
+  /** The latest snapshot's metadata (index 0, term 0 when there is none). */
+  snapshot(): SnapshotMeta;
+}
+
+/** Approximate encoded size of an entry: its data plus the framing of term, index and type. */
+export const ENTRY_OVERHEAD_BYTES = 16;
+
+export function entrySize(entry: Entry): number {
+  return entry.data.byteLength + ENTRY_OVERHEAD_BYTES;
+}
+
+/** Number of leading entries of ents[from, to) whose total size fits maxBytes (at least one). */
+export function countWithinSize(ents: readonly Entry[], from: number, to: number, maxBytes: number): number {
+  if (to <= from) return 0;
+  let size = entrySize(ents[from]!);
+  let i = from + 1;
+  while (i < to) {
+    size += entrySize(ents[i]!);
+    if (size > maxBytes) break;
+    i++;
+  }
+  return i - from;
+}
+
+export function emptyConfState(): ConfState {
+  return { voters: [], learners: [] };
+}
+
+export function copyConfState(conf: ConfState): ConfState {
+  return { voters: conf.voters.slice(), learners: conf.learners.slice() };
+}
+
+export class MemoryStorage implements Storage {
+  private hardState: HardState = { term: 0, vote: 0, commit: 0 };
+  private snap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState() };
+  /**
+   * The last compacted entry: its term stays known so that an append right after it can be
+   * matched. baseIndex <= snap.index (a compaction never outruns the snapshot).
+   */
+  private baseIndex = 0;
+  private baseTerm = 0;
+  /** ents[i] has index baseIndex + 1 + i. */
+  private ents: Entry[] = [];
+
+  initialState(): InitialState {
+    return { hardState: { ...this.hardState }, confState: copyConfState(this.snap.conf) };
+  }
+
+  setHardState(hardState: HardState): void {
+    this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
+
+  firstIndex(): number {
+    return this.baseIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.baseIndex + this.ents.length;
+  }
+
+  term(index: number): number {
+    if (index < this.baseIndex) throw new ErrCompacted(index, this.firstIndex());
+    if (index > this.lastIndex()) throw new ErrUnavailable(index, this.lastIndex());
+    if (index === this.baseIndex) return this.baseTerm;
+    return this.ents[index - this.baseIndex - 1]!.term;
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (lo <= this.baseIndex) throw new ErrCompacted(lo, this.firstIndex());
+    if (hi > this.lastIndex() + 1) throw new ErrUnavailable(hi - 1, this.lastIndex());
+    const from = lo - this.baseIndex - 1;
+    const to = hi - this.baseIndex - 1;
+    return this.ents.slice(from, from + countWithinSize(this.ents, from, to, maxBytes));
+  }
+
+  snapshot(): SnapshotMeta {
+    return { index: this.snap.index, term: this.snap.term, conf: copyConfState(this.snap.conf) };
+  }
+
+  /**
+   * Appends entries that must follow the log or overlap it: a conflicting suffix is replaced.
+   * Entries at or below the compacted index are skipped.
+   */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0]!.index;
+    const last = entries[entries.length - 1]!.index;
+    if (last <= this.baseIndex) return;
+    if (first > this.lastIndex() + 1) {
+      throw new RaftInvariantError(`append at ${first} leaves a gap after last index ${this.lastIndex()}`);
+    }
+    const skip = Math.max(0, this.baseIndex + 1 - first);
+    this.ents.length = first + skip - this.baseIndex - 1;
+    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
+  }
+
+  /** Replaces the whole log by a snapshot (received from the leader, or loaded at start-up). */
+  applySnapshot(meta: SnapshotMeta): void {
+    if (meta.index < this.snap.index) throw new ErrSnapOutOfDate(meta.index, this.snap.index);
+    this.snap = { index: meta.index, term: meta.term, conf: copyConfState(meta.conf) };
+    this.baseIndex = meta.index;
+    this.baseTerm = meta.term;
+    this.ents = [];
+  }
+
+  /**
+   * Records that the state machine was snapshotted at `index` (<= the applied index) with
+   * configuration `conf`. Entries are kept until compact().
+   */
+  createSnapshot(index: number, conf: ConfState): SnapshotMeta {
+    if (index <= this.snap.index) throw new ErrSnapOutOfDate(index, this.snap.index);
+    const term = this.term(index);
+    this.snap = { index, term, conf: copyConfState(conf) };
+    return this.snapshot();
+  }
+
+  /**
+   * Discards the entries up to and including `index`, which must be covered by the snapshot:
+   * a member needing them must be able to catch up from the snapshot instead.
+   */
+  compact(index: number): void {
+    if (index <= this.baseIndex) throw new ErrCompacted(index, this.firstIndex());
+    if (index > this.snap.index) {
+      throw new RaftInvariantError(`compact(${index}) beyond the snapshot at ${this.snap.index}`);
+    }
+    this.baseTerm = this.term(index);
+    this.ents = this.ents.slice(index - this.baseIndex);
+    this.baseIndex = index;
+  }
+}
