@@ -1,0 +1,235 @@
+/**
+ * Real multi-process clusters (issue 3): failover under load with no acknowledged write lost,
+ * catch-up of a restarted member by log and by snapshot, live membership changes, and refusal of
+ * stale or foreign members. Runs with `npm run test:cluster`.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Conclave } from '@conclave/client';
+import { TestCluster, freePort } from '../support/cluster.js';
+import { unaryStubs } from '../support/raw.js';
+
+interface Load {
+  acked: Set<string>;
+  failures: number;
+  /** [start, end] of every acknowledged write */
+  spans: [number, number][];
+  stop(): Promise<void>;
+}
+
+/** When the first write that started at or after `t` was acknowledged. */
+function firstAckAfter(load: Load, t: number): number | undefined {
+  let first: number | undefined;
+  for (const [start, end] of load.spans) if (start >= t && (first === undefined || end < first)) first = end;
+  return first;
+}
+
+/** Writers creating unique sequential nodes under /load, reconnecting as members die. */
+function writeLoad(endpoints: string, writers: number, prefix = 'w'): Load {
+  const load: Load = { acked: new Set(), failures: 0, spans: [], stop: async () => undefined };
+  let running = true;
+  const done = Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      let client: Conclave | undefined;
+      for (let n = 0; running; n++) {
+        try {
+          client ??= await Conclave.connect({ endpoints, connectTimeoutMs: 1_000, requestTimeoutMs: 3_000, sessionTimeoutMs: 5_000 });
+          const id = `${prefix}${w}-${n}`;
+          const start = Date.now();
+          await client.create('/load/item-', id, { kind: 'PERSISTENT_SEQUENTIAL' });
+          load.acked.add(id);
+          load.spans.push([start, Date.now()]);
+        } catch {
+          load.failures++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      await client?.close().catch(() => undefined);
+    }),
+  );
+  load.stop = async () => {
+    running = false;
+    await done;
+  };
+  return load;
+}
+
+/** Every acknowledged id is present exactly once; returns how many items there are. */
+async function verify(endpoints: string, acked: Set<string>): Promise<number> {
+  const client = await Conclave.connect({ endpoints });
+  try {
+    await client.sync('/load');
+    const names = await client.getChildren('/load');
+    const results: Awaited<ReturnType<Conclave["multiRead"]>> = [];
+    for (let i = 0; i < names.length; i += 1000) {
+      results.push(...(await client.multiRead(names.slice(i, i + 1000).map((n) => ({ op: 'getData' as const, path: `/load/${n}` })))));
+    }
+    const counts = new Map<string, number>();
+    for (const r of results) {
+      const id = (r as { data: Buffer }).data.toString();
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    const lost = [...acked].filter((id) => !counts.has(id));
+    const doubled = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
+    assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
+    assert.deepEqual(doubled, [], 'writes applied twice');
+    return names.length;
+  } finally {
+    await client.close();
+  }
+}
+
+async function setup(cluster: TestCluster): Promise<void> {
+  const client = await Conclave.connect({ endpoints: cluster.endpoints() });
+  await client.create('/load');
+  await client.close();
+}
+
+describe('a real 3-member cluster', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster;
+
+  beforeEach(async () => {
+    cluster = await TestCluster.start({ members: 3, settings: { snapshotCount: 500, snapshotCatchUpEntries: 100 } });
+    await setup(cluster);
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 15)}`);
+    await cluster.stop();
+  });
+
+  it('kill -9 of the leader under load: a new leader commits writes within 2 s; no acknowledged write is lost', async () => {
+    const load = writeLoad(cluster.endpoints(), 6);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const leader = await cluster.leader();
+    const killedAt = Date.now();
+    await cluster.kill(leader);
+    const deadline = killedAt + 5_000;
+    while (firstAckAfter(load, killedAt) === undefined) {
+      assert.ok(Date.now() < deadline, 'no write acknowledged within 5 s of the kill');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const failover = firstAckAfter(load, killedAt)! - killedAt;
+    console.log(`      failover: first write acknowledged ${failover} ms after kill -9 of leader ${leader}`);
+    assert.ok(failover < 2_000, `failover took ${failover} ms`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await load.stop();
+    await cluster.restart(leader);
+    const items = await verify(cluster.endpoints(), load.acked);
+    assert.ok(items >= load.acked.size);
+  });
+
+  it('a killed member restarts and catches up, by log and (after compaction) by snapshot', async () => {
+    const leader = await cluster.leader();
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    await cluster.kill(follower);
+    const load = writeLoad(cluster.endpoints([1, 2, 3].filter((id) => id !== follower)), 4);
+    await new Promise((r) => setTimeout(r, 300));
+    await load.stop();
+    await cluster.restart(follower);
+    await waitCaughtUp(cluster, follower);
+    await cluster.kill(follower);
+    const more = writeLoad(cluster.endpoints([1, 2, 3].filter((id) => id !== follower)), 6, 'm');
+    // Enough writes for the leader to snapshot and compact past the follower's log.
+    while (more.acked.size < 1_500) await new Promise((r) => setTimeout(r, 100));
+    await more.stop();
+    await cluster.restart(follower);
+    await waitCaughtUp(cluster, follower);
+    const log = cluster.logTail(follower, 200);
+    assert.match(log, /installed snapshot from the leader/);
+    await verify(`127.0.0.1:${cluster.member(follower).clientPort}`, new Set([...load.acked, ...more.acked]));
+  });
+
+  it('adds a learner, promotes it and removes a member, live under load', async () => {
+    const load = writeLoad(cluster.endpoints(), 4);
+    const stubs = unaryStubs(cluster.endpoints());
+    try {
+      const id = 4;
+      const spec = { id, clientPort: await freePort(), peerPort: await freePort(), metricsPort: await freePort(), dataDir: path.join(cluster.dir, 'member-4'), logFile: path.join(cluster.dir, 'member-4.log'), process: undefined, exited: undefined };
+      cluster.members.set(id, spec);
+      await stubs.cluster.addMember({ id, peerAddress: `127.0.0.1:${spec.peerPort}`, clientAddress: `127.0.0.1:${spec.clientPort}` });
+      await cluster.launch(spec, { join: true });
+      await cluster.waitReady([id]);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await stubs.cluster.promoteMember({ id });
+          break;
+        } catch (error) {
+          if (attempt > 50) throw error;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      const members = await stubs.cluster.members({});
+      assert.deepEqual(members.members.map((m: { id: number; voter: boolean }) => [m.id, m.voter]).sort(), [[1, true], [2, true], [3, true], [4, true]]);
+      const leader = await cluster.leader();
+      const victim = [1, 2, 3].find((m) => m !== leader)!;
+      await stubs.cluster.removeMember({ id: victim });
+      await cluster.kill(victim);
+      await new Promise((r) => setTimeout(r, 500));
+      await load.stop();
+      const after = await stubs.cluster.members({});
+      assert.deepEqual(after.removedIds, [victim]);
+      await verify(cluster.endpoints([1, 2, 3, 4].filter((m) => m !== victim)), load.acked);
+      // The removed member may not come back with its id.
+      await assert.rejects(cluster.restart(victim), /exited/);
+    } finally {
+      stubs.close();
+      await load.stop();
+    }
+  });
+
+  it('refuses a member carrying another cluster\'s data', async () => {
+    const other = await TestCluster.start({ members: 1 });
+    try {
+      await other.kill(1);
+      await cluster.kill(3);
+      rmSync(cluster.member(3).dataDir, { recursive: true, force: true });
+      cpSync(other.member(1).dataDir, cluster.member(3).dataDir, { recursive: true });
+      await assert.rejects(cluster.restart(3), /exited/);
+      assert.match(cluster.logTail(3, 5), /cluster|member/i);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
+describe('a real 5-member cluster', function () {
+  this.timeout(180_000);
+
+  it('survives kill -9 of the leader and a follower under load, losing nothing acknowledged', async () => {
+    const cluster = await TestCluster.start({ members: 5 });
+    try {
+      await setup(cluster);
+      const load = writeLoad(cluster.endpoints(), 6);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const leader = await cluster.leader();
+      const follower = [1, 2, 3, 4, 5].find((id) => id !== leader)!;
+      await cluster.kill(leader);
+      await cluster.kill(follower);
+      const size = load.acked.size;
+      const deadline = Date.now() + 5_000;
+      while (load.acked.size <= size + 50) {
+        assert.ok(Date.now() < deadline, 'the 3 survivors did not make progress');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await cluster.restart(leader);
+      await cluster.restart(follower);
+      await load.stop();
+      await verify(cluster.endpoints(), load.acked);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+async function waitCaughtUp(cluster: TestCluster, id: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const leader = await cluster.leader();
+    const [l, m] = await Promise.all([cluster.status(leader), cluster.status(id)]);
+    if (l && m && m.appliedIndex >= l.commitIndex) return;
+    if (Date.now() > deadline) throw new Error(`member ${id} did not catch up: ${m?.appliedIndex} of ${l?.commitIndex}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
