@@ -8,8 +8,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
 import { Conclave } from '@conclave/client';
 import { loadPublicApi } from '@conclave/proto';
-import { TestCluster } from '../support/cluster.js';
-import { rawSession, unaryStubs } from '../support/raw.js';
+import { TestCluster } from '../../harness/cluster.js';
+import { rawSession, unaryStubs } from '../../harness/raw.js';
 
 const rejects = (promise: Promise<unknown>, code: string) => assert.rejects(promise, (e: { code?: string }) => e.code === code);
 

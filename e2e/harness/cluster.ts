@@ -8,9 +8,10 @@ import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
-export const SERVER_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+/** The conclave-server entry point of this checkout's build. */
+export const SERVER_MAIN = path.join(path.dirname(createRequire(import.meta.url).resolve('@conclave/server/package.json')), 'dist/src/cli/main.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

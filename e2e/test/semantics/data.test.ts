@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Conclave } from '@conclave/client';
-import { TestCluster } from '../support/cluster.js';
+import { TestCluster } from '../../harness/cluster.js';
 
 const rejects = (promise: Promise<unknown>, code: string) => assert.rejects(promise, (e: { code?: string }) => e.code === code);
 

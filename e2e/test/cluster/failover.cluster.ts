@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Conclave } from '@conclave/client';
-import { TestCluster, freePort } from '../support/cluster.js';
-import { unaryStubs } from '../support/raw.js';
+import { TestCluster, freePort } from '../../harness/cluster.js';
+import { unaryStubs } from '../../harness/raw.js';
 
 interface Load {
   acked: Set<string>;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Conclave } from '@conclave/client';
-import { TestCluster } from '../support/cluster.js';
+import { TestCluster } from '../../harness/cluster.js';
 
 const SEED = Number(process.env.DURABILITY_SEED ?? Date.now() % 100_000);
 

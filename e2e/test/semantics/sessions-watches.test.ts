@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { Conclave, type WatchEvent } from '@conclave/client';
-import { TestCluster } from '../support/cluster.js';
+import { TestCluster } from '../../harness/cluster.js';
 import { waitFor } from './data.test.js';
-import { rawSession, unaryStubs } from '../support/raw.js';
+import { rawSession, unaryStubs } from '../../harness/raw.js';
 
 const rejects = (promise: Promise<unknown>, code: string) => assert.rejects(promise, (e: { code?: string }) => e.code === code);
 
