@@ -233,3 +233,66 @@ async function waitCaughtUp(cluster: TestCluster, id: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('sessions and watches across member failures', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.start({ members: 3 });
+  });
+  after(async () => cluster.stop());
+
+  it('a session survives the death of its member and of the leader; its ephemerals stay (fresh timeout after a leader change)', async () => {
+    const client = await Conclave.connect({ endpoints: cluster.endpoints(), sessionTimeoutMs: 4_000 });
+    await client.create('/owned', '', { kind: 'EPHEMERAL' });
+    const states: string[] = [];
+    client.onState((s) => states.push(s));
+    const leader = await cluster.leader();
+    const first = client.memberId;
+    await cluster.kill(first);
+    if (first !== leader) await cluster.kill(leader);
+    if (first !== leader) await cluster.restart(leader);
+    for (let i = 0; i < 100 && client.state !== 'reconnected' && client.state !== 'connected'; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(['reconnected', 'connected'].includes(client.state), `state ${client.state}`);
+    assert.notEqual(client.memberId, first);
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.ok(await client.exists('/owned'), 'the ephemeral node of the live session is still there');
+    assert.equal(client.state === 'expired', false);
+    await client.close();
+    await cluster.restart(first).catch(() => undefined);
+  });
+
+  it('watches survive a member switch: every change exactly once, in order', async () => {
+    await cluster.waitReady();
+    const watcher = await Conclave.connect({ endpoints: cluster.endpoints(), sessionTimeoutMs: 5_000 });
+    const writer = await Conclave.connect({ endpoints: cluster.endpoints() });
+    await writer.create('/watched');
+    const events: { path: string; zxid: number }[] = [];
+    await watcher.addWatch('/watched', (e) => events.push(e), { recursive: true });
+    const total = 200;
+    const writing = (async () => {
+      for (let i = 0; i < total; i++) {
+        for (;;) {
+          try {
+            await writer.create(`/watched/n${i}`);
+            break;
+          } catch (error) {
+            if ((error as { code?: string }).code === 'NODE_EXISTS') break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const victim = watcher.memberId;
+    await cluster.kill(victim);
+    await writing;
+    for (let i = 0; i < 200 && events.length < total; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(events.length, total, 'every change once');
+    assert.equal(new Set(events.map((e) => e.path)).size, total, 'no duplicates');
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.zxid > events[i - 1]!.zxid, 'in zxid order');
+    await Promise.all([watcher.close(), writer.close()]);
+    await cluster.restart(victim);
+  });
+});
