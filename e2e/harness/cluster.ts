@@ -40,13 +40,20 @@ export interface ClusterOptions {
   /** extra flags for every member, e.g. { tickMs: 200 } */
   settings?: Record<string, string | number | boolean>;
   dir?: string;
+  /** extra node flags for every member, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] */
+  nodeArgs?: string[];
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export class TestCluster {
   readonly members = new Map<number, MemberProcess>();
-  private constructor(readonly dir: string, private readonly settings: Record<string, string | number | boolean>, private initialCluster: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly settings: Record<string, string | number | boolean>,
+    private readonly initialCluster: string,
+    private readonly nodeArgs: string[],
+  ) {}
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const n = options.members ?? 1;
@@ -65,7 +72,7 @@ export class TestCluster {
       });
     }
     const initialCluster = n === 1 ? '' : specs.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
-    const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster);
+    const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
     await Promise.all(specs.map((m) => cluster.launch(m)));
     await cluster.waitReady();
@@ -86,6 +93,7 @@ export class TestCluster {
   /** Starts (or restarts) a member's process on its data dir. */
   async launch(m: MemberProcess, extra: Record<string, string | number | boolean> = {}): Promise<void> {
     const args = [
+      ...this.nodeArgs,
       SERVER_MAIN,
       '--id', String(m.id),
       '--data-dir', m.dataDir,

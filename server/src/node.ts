@@ -509,6 +509,13 @@ export class ConclaveNode implements PeerHandlers {
       this.sendMessages(messages.filter(isReplication));
       messages = messages.filter((m) => !isReplication(m));
     }
+    if (rd.committedEntries.length > 0) {
+      // Committed means durable on a quorum, so apply (and answer clients) before this member's own
+      // fsync of newer entries: otherwise every write would wait for the next batch's fsync too.
+      this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
+      this.applyQueue.push(...rd.committedEntries);
+      this.drainApplyQueue();
+    }
     if (rd.mustSync) {
       const started = performance.now();
       await this.persist(rd.entries, rd.hardState ?? this.unsyncedHardState);
@@ -523,12 +530,8 @@ export class ConclaveNode implements PeerHandlers {
     if (rd.hardState) this.raftStorage.setHardState(rd.hardState);
     this.sendMessages(messages);
     for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
-    if (rd.committedEntries.length > 0) {
-      this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
-      this.applyQueue.push(...rd.committedEntries);
-      this.drainApplyQueue();
-    }
     this.raft.advance(rd);
+    this.maybeSnapshot();
   }
 
   /**
@@ -617,7 +620,14 @@ export class ConclaveNode implements PeerHandlers {
       }
     }
     this.deps.metrics.applied(this.fsm);
-    if (!this.snapshotInProgress && applied - this.lastSnapshotIndex >= this.options.snapshotCount) void this.snapshot();
+  }
+
+  /** Snapshots once enough entries were applied, and only what this member's own log already holds. */
+  private maybeSnapshot(): void {
+    const applied = this.fsm.appliedIndex;
+    if (this.snapshotInProgress || applied - this.lastSnapshotIndex < this.options.snapshotCount) return;
+    if (applied > this.raftStorage.lastIndex()) return;
+    void this.snapshot();
   }
 
   private applyEntry(entry: Entry): void {
