@@ -85,7 +85,7 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
   metrics.bind({
     fsm: () => node.fsm,
     watchCount: () => node.watches.count,
-    outstandingRequests: () => node.pendingWrites,
+    outstandingRequests: () => api.context.sessions.outstanding + api.context.unaryInFlight,
     pendingProposals: () => node.pendingWrites,
     status: () => node.status(),
     isLeader: () => node.isLeader,

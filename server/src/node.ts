@@ -142,7 +142,6 @@ export class ConclaveNode implements PeerHandlers {
   /** set while the WAL refuses writes (disk full, I/O error) */
   private storageFailure: Error | undefined;
   private lastReap = 0;
-  private expiringSessions = new Set<number>();
 
   private constructor(
     readonly options: NodeOptions,
@@ -598,7 +597,6 @@ export class ConclaveNode implements PeerHandlers {
     }
     if (role === Role.Leader && !wasLeader) {
       this.tracker.resetAll(this.deps.clock.now());
-      this.expiringSessions.clear();
       this.reaping.clear();
     }
   }
@@ -652,7 +650,6 @@ export class ConclaveNode implements PeerHandlers {
     }
     for (const id of outcome.closedSessions) {
       this.tracker.remove(id);
-      this.expiringSessions.delete(id);
       this.sessionListener?.sessionClosed(id, txn.closeSession?.expired ?? false);
     }
     if (outcome.movedSession) {
@@ -741,9 +738,8 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ leader duties
 
   private leaderDuties(now: number): void {
+    // Each expired session is reported once, and again after a timeout if its close was lost.
     for (const id of this.tracker.expired(now, this.options.maxSessionTimeoutMs)) {
-      if (this.expiringSessions.has(id) && this.tracker.has(id)) continue;
-      this.expiringSessions.add(id);
       this.proposeInternal({ op: 'closeSession', closeSession: { sessionId: id, expired: true } }, now);
     }
     if (now - this.lastReap >= this.options.reapIntervalMs) {

@@ -26,6 +26,13 @@ export class AttachedSessions implements SessionListener {
     return this.streams.size;
   }
 
+  /** Requests in flight on all attached session streams. */
+  get outstanding(): number {
+    let n = 0;
+    for (const stream of this.streams.values()) n += stream.outstanding;
+    return n;
+  }
+
   attach(sessionId: number, stream: SessionStream): void {
     const previous = this.streams.get(sessionId);
     this.streams.set(sessionId, stream);
@@ -54,6 +61,8 @@ export class AttachedSessions implements SessionListener {
 
 export class ApiContext {
   readonly sessions: AttachedSessions;
+  /** unary requests being served */
+  unaryInFlight = 0;
 
   constructor(
     readonly node: ConclaveNode,

@@ -69,6 +69,11 @@ export class SessionStream implements Watcher {
     call.on('drain', () => (this.unflushedWrites = 0));
   }
 
+  /** requests received and not answered yet */
+  get outstanding(): number {
+    return this.slots.length + this.early.length;
+  }
+
   // ------------------------------------------------------------------ inbound
 
   private receive(up: SessionUp): void {
