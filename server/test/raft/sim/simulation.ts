@@ -30,7 +30,6 @@ import { Rng } from './random.js';
 
 /** Virtual milliseconds per tick. */
 export const TICK_MS = 10;
-const ELECTION_TICK = 10;
 const MAX_VOTERS = 5;
 const MAX_MEMBERS = 7;
 /** After healing: a leader within this long (the election timeout is 100-200 ms)... */
@@ -67,6 +66,7 @@ export interface SimStats {
 
 interface Params {
   voters: number;
+  electionTick: number;
   dropRate: number;
   dupRate: number;
   heartbeatTick: number;
@@ -80,6 +80,8 @@ interface Params {
   padding: number;
   nemesisEveryMs: number;
   clientEveryMs: number;
+  /** Leader churn: the leader is crashed or cut off often, mid-replication (Figure 8 histories). */
+  churn: boolean;
 }
 
 type Event =
@@ -88,6 +90,7 @@ type Event =
   | { kind: 'disk'; id: number; inc: number }
   | { kind: 'snapReport'; id: number; inc: number; to: number; ok: boolean }
   | { kind: 'restart'; id: number }
+  | { kind: 'strikeLeader'; id: number; inc: number; term: number }
   | { kind: 'nemesis' }
   | { kind: 'client' }
   | { kind: 'probe' };
@@ -148,12 +151,15 @@ export class Simulation {
     this.faultEndMs = options.faultTicks * TICK_MS;
     const r = this.rng;
     const preVote = r.chance(0.85);
+    const churn = r.chance(0.5);
     this.params = {
-      voters: r.chance(0.5) ? 3 : 5,
+      voters: r.chance(0.5) ? 5 : 3,
+      // Churn wants many elections per run.
+      electionTick: churn ? 4 : 10,
       dropRate: r.pick([0, 0.01, 0.05, 0.1, 0.2]),
       dupRate: r.pick([0, 0, 0.02, 0.1]),
-      heartbeatTick: r.pick([1, 2, 3]),
-      maxSizePerMsg: r.pick([1, 64, 256, 4096]),
+      heartbeatTick: churn ? 1 : r.pick([1, 2, 3]),
+      maxSizePerMsg: churn ? 1 : r.pick([1, 64, 256, 4096]),
       maxInflightMsgs: r.pick([1, 4, 256]),
       maxUncommittedEntriesSize: r.pick([Infinity, Infinity, 200, 2000]),
       checkQuorum: !preVote || r.chance(0.85),
@@ -161,8 +167,9 @@ export class Simulation {
       snapshotEvery: r.pick([5, 10, 30, 1000]),
       keepAfterSnapshot: r.pick([0, 2, 10]),
       padding: r.pick([0, 8, 40]),
-      nemesisEveryMs: r.pick([30, 80, 200]),
+      nemesisEveryMs: churn ? 25 : r.pick([30, 80, 200]),
       clientEveryMs: r.pick([5, 15, 40]),
+      churn,
     };
     this.dropRate = this.params.dropRate;
     this.dupRate = this.params.dupRate;
@@ -252,6 +259,13 @@ export class Simulation {
         if (!m.alive) this.boot(m);
         return;
       }
+      case 'strikeLeader': {
+        const m = this.members.get(event.id)!;
+        if (this.faults && m.alive && m.inc === event.inc && m.role === Role.Leader && m.hard.term === event.term) {
+          this.strike(m);
+        }
+        return;
+      }
       case 'nemesis':
         if (!this.faults) return;
         this.nemesis();
@@ -307,7 +321,7 @@ export class Simulation {
     m.node = new RawNode({
       id: m.id,
       storage: m.storage,
-      electionTick: ELECTION_TICK,
+      electionTick: p.electionTick,
       heartbeatTick: p.heartbeatTick,
       applied: meta.index,
       maxSizePerMsg: p.maxSizePerMsg,
@@ -327,7 +341,8 @@ export class Simulation {
     m.pending = undefined;
     m.disk.crash();
     this.stats.crashes++;
-    this.queue.push(this.now + this.rng.range(20, 400), { kind: 'restart', id: m.id });
+    const downMs = this.params.churn ? this.rng.range(5, 80) : this.rng.range(20, 400);
+    this.queue.push(this.now + downMs, { kind: 'restart', id: m.id });
   }
 
   /** The Ready loop of one member, up to a write that must wait for the disk. */
@@ -350,6 +365,7 @@ export class Simulation {
    */
   private observe(m: SimMember, rd: Ready): void {
     const wasLeaderOf = m.role === Role.Leader ? m.hard.term : -1;
+    const commitBefore = m.hard.commit;
     if (rd.softState !== undefined) m.role = rd.softState.role;
     if (this.trace !== undefined && (rd.softState !== undefined || rd.hardState !== undefined)) {
       const hs = rd.hardState ?? m.hard;
@@ -374,7 +390,17 @@ export class Simulation {
     }
     m.log.append(rd.entries, this.checker.seenEntry);
     if (rd.hardState !== undefined) this.checker.commit(m.id, m.hard.term, rd.hardState.commit, m.log);
-    if (m.role === Role.Leader) this.checker.leader(m.id, m.hard.term, m.log);
+    if (m.role === Role.Leader) {
+      this.checker.leader(m.id, m.hard.term, m.log);
+      // Churn strikes leaders at the worst moments: just elected (their no-op still in flight), or
+      // just after their commit index moved (the next entries still in flight).
+      if (this.params.churn) {
+        const elected = wasLeaderOf !== m.hard.term;
+        if ((elected && this.rng.chance(0.6)) || (!elected && m.hard.commit > commitBefore && this.rng.chance(0.3))) {
+          this.queue.push(this.now + this.rng.range(0, 3), { kind: 'strikeLeader', id: m.id, inc: m.inc, term: m.hard.term });
+        }
+      }
+    }
     for (const e of rd.committedEntries) {
       if (m.log.termAt(e.index) !== e.term) {
         throw new SafetyViolation(`member ${m.id} applies entry ${e.index} that was not handed out for persistence`);
@@ -452,6 +478,7 @@ export class Simulation {
   // ------------------------------------------------------------------ network
 
   private send(from: SimMember, msg: Message): void {
+    this.checkPersistedBeforeSend(from, msg);
     let snap: SnapshotData | undefined;
     if (msg.type === MessageType.Snap) {
       snap = from.snapshots.get(msg.snapshot!.index);
@@ -469,6 +496,29 @@ export class Simulation {
     this.queue.push(this.now + this.latency(), { kind: 'deliver', msg, snap, fromInc: from.inc });
     if (this.rng.chance(this.dupRate)) {
       this.queue.push(this.now + this.latency(), { kind: 'deliver', msg, snap, fromInc: from.inc });
+    }
+  }
+
+  /**
+   * Persist before send: what a message asserts must already be on the sender's disk. A message
+   * of an older term may go out after the sender moved on (a Ready carries every message since
+   * the last one, and the latest HardState): a durable newer term is then enough, since the
+   * sender will never act in the older term again.
+   */
+  private checkPersistedBeforeSend(from: SimMember, msg: Message): void {
+    const durable = from.disk.synced.hardState;
+    const futureTerm = msg.type === MessageType.PreVote || (msg.type === MessageType.PreVoteResp && !msg.reject);
+    if (!futureTerm && msg.term !== 0 && durable.term < msg.term) {
+      throw new SafetyViolation(`${from.id} sends ${MessageType[msg.type]} of term ${msg.term} before persisting the term`);
+    }
+    if (durable.term !== msg.term) return;
+    if (msg.type === MessageType.VoteResp && !msg.reject && durable.vote !== msg.to) {
+      throw new SafetyViolation(`${from.id} grants its vote of term ${msg.term} to ${msg.to} before persisting it`);
+    }
+    if (msg.type === MessageType.AppResp && !msg.reject) {
+      const d = from.disk.synced;
+      const last = d.entries.length > 0 ? d.entries[d.entries.length - 1]!.index : d.snapshot.meta.index;
+      if (last < msg.index) throw new SafetyViolation(`${from.id} acknowledges entry ${msg.index} before persisting it`);
     }
   }
 
@@ -543,6 +593,10 @@ export class Simulation {
   // ------------------------------------------------------------------ faults
 
   private nemesis(): void {
+    if (this.params.churn && this.rng.chance(0.6)) {
+      this.churnLeader();
+      return;
+    }
     const r = this.rng.next();
     if (r < 0.22) this.partition();
     else if (r < 0.37) {
@@ -603,6 +657,23 @@ export class Simulation {
       for (const x of ids) for (const y of ids) if (x !== y && this.rng.chance(0.3)) this.block(x, y);
       this.log(`partition random asymmetric`);
     }
+  }
+
+  /** Crash the leader, or cut it off for a while; heal what an earlier churn cut. */
+  private churnLeader(): void {
+    const leader = this.leader();
+    if (leader === undefined || this.rng.chance(0.3)) this.blocked.clear();
+    else this.strike(leader);
+  }
+
+  private strike(leader: SimMember): void {
+    if (this.rng.chance(0.5)) {
+      this.crash(leader);
+      return;
+    }
+    this.blocked.clear();
+    for (const id of this.members.keys()) if (id !== leader.id) this.block(leader.id, id), this.block(id, leader.id);
+    this.log(`churn isolates leader ${leader.id}`);
   }
 
   private crashSomeone(): void {
