@@ -92,6 +92,7 @@ type Event =
   | { kind: 'restart'; id: number }
   | { kind: 'strikeLeader'; id: number; inc: number; term: number }
   | { kind: 'nemesis' }
+  | { kind: 'confChange' }
   | { kind: 'client' }
   | { kind: 'probe' };
 
@@ -270,6 +271,9 @@ export class Simulation {
         if (!this.faults) return;
         this.nemesis();
         this.queue.push(this.now + this.rng.range(1, 2 * this.params.nemesisEveryMs), event);
+        return;
+      case 'confChange':
+        if (this.faults) this.changeMembership();
         return;
       case 'client':
         if (!this.faults) return;
@@ -574,8 +578,13 @@ export class Simulation {
   private client(): void {
     const alive = this.aliveMembers();
     if (alive.length === 0) return;
+    // Most clients follow the current leader; some stay with a member that still believes it
+    // leads (deposed, cut off), where a stale read would show.
+    const leaders = alive.filter((m) => m.role === Role.Leader);
     const leader = this.leader();
-    const m = leader !== undefined && this.rng.chance(0.6) ? leader : this.rng.pick(alive);
+    const r = this.rng.next();
+    const m =
+      leader !== undefined && r < 0.5 ? leader : leaders.length > 0 && r < 0.75 ? this.rng.pick(leaders) : this.rng.pick(alive);
     const id = this.nextRequestId++;
     try {
       if (this.rng.chance(0.85)) {
@@ -707,6 +716,8 @@ export class Simulation {
     }
     this.log(`propose ${describeConfChange(cc)} on ${leader.id}`);
     this.propose(leader, () => leader.node.proposeConfChange(cc));
+    // An impatient operator: the next change comes soon, maybe before this one is applied.
+    if (this.rng.chance(0.4)) this.queue.push(this.now + this.rng.range(0, 10), { kind: 'confChange' });
   }
 
   private transferLeadership(): void {
