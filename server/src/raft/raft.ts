@@ -369,8 +369,17 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.reply(respType, m.from).reject = true;
+      this.rejectVote(respType, m.from);
     }
+  }
+
+  private rejectVote(respType: MessageType, to: MemberId): void {
+    const r = this.reply(respType, to);
+    r.reject = true;
+    // Our commit index, so a candidate stuck on a committed but unknown conf change (it may need
+    // our vote only because it has not applied our removal, say) can learn it and move on.
+    r.commit = this.log.committed;
+    r.logTerm = Math.max(0, this.log.term(this.log.committed));
   }
 
   // ------------------------------------------------------------------ step
@@ -399,11 +408,15 @@ export class Raft {
         this.reply(MessageType.AppResp, m.from);
       } else if (m.type === MessageType.PreVote) {
         // Answer, so a pre-candidate with a stale term learns ours rather than waiting forever.
-        this.reply(MessageType.PreVoteResp, m.from).reject = true;
+        this.rejectVote(MessageType.PreVoteResp, m.from);
       }
       return;
     }
 
+    if ((m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp) && m.reject) {
+      // The voter's commit index: safe to adopt where our log holds the same entry there.
+      if (m.commit > this.log.committed && this.log.matchTerm(m.commit, m.logTerm)) this.log.commitTo(m.commit);
+    }
     switch (m.type) {
       case MessageType.Hup:
         this.hup();
@@ -859,7 +872,11 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     if (this.tracker.apply(cc, this.log.lastIndex() + 1)) this.info(`applied conf change ${describe(cc)}`);
     const conf = this.tracker.confState();
-    if (this.role !== Role.Leader) return conf;
+    if (this.role !== Role.Leader) {
+      // A campaign for a configuration we are no longer a voter of must not win.
+      if (this.role !== Role.Follower && !this.tracker.isVoter(this.id)) this.becomeFollower(this.term, NONE);
+      return conf;
+    }
     if (!this.tracker.isVoter(this.id)) {
       this.stepDownOnRemoval();
       return conf;
