@@ -329,14 +329,14 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
         metadata: { name: 'exec-probe' },
         spec: {
           terminationGracePeriodSeconds: 5,
-          initContainers: [{ name: 'init', image: 'busybox:1.36', command: ['sh', '-c', 'echo from-init > /work/init.txt'], volumeMounts: [{ name: 'work', mountPath: '/work' }] }],
+          initContainers: [{ name: 'init', image: 'busybox:1.36', command: ['sh', '-c', 'echo from-init > /scratch/init.txt'], volumeMounts: [{ name: 'work', mountPath: '/scratch' }] }],
           containers: [
             {
               name: 'app',
               image: APP_IMAGE,
-              env: [{ name: 'DATA_DIR', value: '/work' }],
-              readinessProbe: { exec: { command: ['sh', '-c', 'test ! -e /work/not-ready'] }, periodSeconds: 1 },
-              volumeMounts: [{ name: 'work', mountPath: '/work' }],
+              env: [{ name: 'DATA_DIR', value: '/scratch' }],
+              readinessProbe: { exec: { command: ['sh', '-c', 'test ! -e /scratch/not-ready'] }, periodSeconds: 1 },
+              volumeMounts: [{ name: 'work', mountPath: '/scratch' }],
             },
           ],
           volumes: [{ name: 'work', emptyDir: {} }],
@@ -345,7 +345,9 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
       const pod = await readyPod(kube, ns.name, 'exec-probe');
       assert.equal(pod.status.initContainerStatuses[0].state.terminated.exitCode, 0);
       const ip = pod.status.podIP as string;
-      assert.equal((await request(`http://${ip}:8080/file?name=init.txt`)).body, 'from-init\n');
+      // Ready comes from the exec probe alone, so the server may still be starting.
+      const init = await waitFor('app listening', 20_000, async () => (await request(`http://${ip}:8080/file?name=init.txt`)).body);
+      assert.equal(init, 'from-init\n');
       await request(`http://${ip}:8080/file?name=not-ready`, 'PUT', 'x');
       await waitFor('NotReady after the exec probe fails', 20_000, async () =>
         isReady(await kube.get(apiPath('v1', 'pods', ns.name, 'exec-probe'))) ? undefined : true,
