@@ -296,6 +296,7 @@ export class Informer<T extends KObject = KObject> extends EventEmitter {
   private async run(onSynced: () => void, onFirstError: (e: unknown) => void): Promise<void> {
     let rv = '';
     let backoff = 200;
+    let failures = 0;
     while (!this.abort.signal.aborted) {
       try {
         if (!rv) {
@@ -352,7 +353,11 @@ export class Informer<T extends KObject = KObject> extends EventEmitter {
         backoff = 200;
       } catch (e) {
         if (this.abort.signal.aborted) break;
-        if (!this.synced && backoff > 5000) onFirstError(e);
+        if (!this.synced && ++failures >= 20) {
+          this.abort.abort();
+          onFirstError(e);
+          break;
+        }
         if (e instanceof KubeError && e.status === 410) rv = '';
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);

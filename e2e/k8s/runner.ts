@@ -617,7 +617,7 @@ class PodWorker {
     };
     const prefix = this.netns ? ['nsenter', `--net=/run/netns/${this.netns}`, '--'] : [];
     const args = ['--pdeathsig', 'KILL', '--', ...prefix, 'unshare', '--mount', '--uts', '--propagation', 'private', '--', '/bin/sh', '-c', LAUNCH, 'launch', hostname, workingDir, ...mounts, '--', ...argv];
-    const logFile = join(this.logDir, `${c.name}.${c.restartCount}.log`);
+    const logFile = join(this.logDir, `${c.name}.${this.uid.slice(0, 8)}.${c.restartCount}.log`);
     const fd = openSync(logFile, 'a');
     const link = join(this.logDir, `${c.name}.log`);
     rmSync(link, { force: true });
