@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kube, KubeError } from './kube.js';
-import { pickSubnet, type Subnet } from './netns.js';
+import { pickServiceCidr, pickSubnet, type Subnet } from './netns.js';
 import { kubeconfig, makePki } from './pki.js';
 import { API_PROXY_PORT, PROVISIONER } from './runner.js';
 
@@ -18,7 +18,6 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // e2e/dist/k8s
 export const E2E_DIR = resolve(HERE, '../..');
 export const REPO_DIR = resolve(E2E_DIR, '..');
 export const K8S_VERSION = process.env.K8S_VERSION ?? 'v1.34.4';
-export const SERVICE_CIDR_BASE = '10.96';
 
 export interface ClusterOptions {
   /** Number of Node objects the runner registers (all run on this machine). Default 3. */
@@ -127,7 +126,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const subnet = await pickSubnet();
   const nodes = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `node-${i + 1}`);
   // A service range of its own per run: parallel runs never share addresses.
-  const serviceCidr = `${SERVICE_CIDR_BASE}.${Math.floor(Math.random() * 256)}.0/24`;
+  const serviceCidr = await pickServiceCidr();
 
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -215,7 +214,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const [b0, b1] = opts.backoffMs ?? [1000, 20_000];
     writeFileSync(
       runnerConfig,
-      JSON.stringify({ kubeconfig: kubeconfigPath, nodes, runDir: dir, subnet: subnet.prefix, tag, apiServerPort: apiPort, backoffInitialMs: b0, backoffMaxMs: b1, kubeletVersion: K8S_VERSION }),
+      JSON.stringify({ kubeconfig: kubeconfigPath, nodes, runDir: dir, subnet: subnet.prefix, serviceCidr, tag, apiServerPort: apiPort, backoffInitialMs: b0, backoffMaxMs: b1, kubeletVersion: K8S_VERSION }),
     );
     const runner = launch(dir, 'runner', [process.execPath, '--enable-source-maps', join(HERE, 'runner-main.js'), runnerConfig]);
     procs.push(runner);

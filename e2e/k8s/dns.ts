@@ -1,9 +1,9 @@
 // Cluster DNS for the pods: a tiny authoritative server for cluster.local built from Services and
 // EndpointSlices, the records CoreDNS's kubernetes plugin serves:
-//   <svc>.<ns>.svc.cluster.local             -> ready endpoint IPs (headless or not: there is no
-//                                               service proxy, see README "Limits")
-//   <hostname>.<svc>.<ns>.svc.cluster.local  -> that endpoint's IP (StatefulSet pods; endpoints
-//                                               not ready are published only with publishNotReadyAddresses)
+//   <svc>.<ns>.svc.cluster.local             -> the ClusterIP (served by proxy.ts), or for a
+//                                               headless service the ready endpoint IPs
+//   <hostname>.<svc>.<ns>.svc.cluster.local  -> that endpoint's IP (headless services: StatefulSet
+//                                               pods; not-ready ones only with publishNotReadyAddresses)
 // Anything outside cluster.local gets REFUSED at once (there is no upstream: no internet here).
 import dgram from 'node:dgram';
 import type { KObject } from './kube.js';
@@ -21,15 +21,19 @@ export function buildDnsTable(services: KObject[], slices: KObject[]): DnsTable 
     table.set(name, list);
   };
   const svcByKey = new Map(services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+  const headless = (s: KObject | undefined): boolean => !s?.spec?.clusterIP || s.spec.clusterIP === 'None';
   for (const s of services) {
+    if (s.spec?.type === 'ExternalName') continue;
     // A service exists in DNS even with no endpoints (NOERROR, no records).
-    if (s.spec?.type !== 'ExternalName') table.set(`${s.metadata.name}.${s.metadata.namespace}.svc.${CLUSTER_DOMAIN}`.toLowerCase(), []);
+    const name = `${s.metadata.name}.${s.metadata.namespace}.svc.${CLUSTER_DOMAIN}`.toLowerCase();
+    table.set(name, headless(s) ? [] : [s.spec.clusterIP]);
   }
   for (const slice of slices) {
     if (slice.addressType && slice.addressType !== 'IPv4') continue;
     const svcName = slice.metadata.labels?.['kubernetes.io/service-name'];
     const ns = slice.metadata.namespace;
-    if (!svcName || !svcByKey.has(`${ns}/${svcName}`)) continue;
+    const svc = svcName ? svcByKey.get(`${ns}/${svcName}`) : undefined;
+    if (!svc || !headless(svc)) continue;
     const base = `${svcName}.${ns}.svc.${CLUSTER_DOMAIN}`.toLowerCase();
     for (const ep of (slice.endpoints ?? []) as KObject[]) {
       // The EndpointSlice controller already sets ready=true for not-ready pods of a

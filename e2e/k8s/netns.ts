@@ -49,6 +49,16 @@ export async function pickSubnet(): Promise<Subnet> {
   throw new Error('no free subnet');
 }
 
+/** A random 10.96.x.0/24 for Service ClusterIPs that no address on this machine uses. */
+export async function pickServiceCidr(): Promise<string> {
+  const addrs = await ip('-4', '-o', 'addr');
+  for (let i = 0; i < 100; i++) {
+    const prefix = `10.96.${Math.floor(Math.random() * 256)}`;
+    if (!addrs.includes(`${prefix}.`)) return `${prefix}.0/24`;
+  }
+  throw new Error('no free service range');
+}
+
 /** Names derived from a short run tag (Linux interface names are at most 15 characters). */
 export function names(tag: string): { bridge: string; netnsPrefix: string; vethPrefix: string } {
   return { bridge: `ckb-${tag}`, netnsPrefix: `ck-${tag}-`, vethPrefix: `ck${tag}` };
@@ -85,6 +95,7 @@ export class PodNetwork {
   private seq = 0;
   private next = 2;
   readonly bridge: string;
+  private serviceCidr: string | undefined;
 
   private constructor(
     readonly subnet: Subnet,
@@ -93,9 +104,11 @@ export class PodNetwork {
     this.bridge = names(tag).bridge;
   }
 
-  static async create(subnet: Subnet, tag: string): Promise<PodNetwork> {
+  /** serviceCidr: routed from every pod to the gateway, where the service proxy listens. */
+  static async create(subnet: Subnet, tag: string, serviceCidr?: string): Promise<PodNetwork> {
     await cleanupStale();
     const net = new PodNetwork(subnet, tag);
+    net.serviceCidr = serviceCidr;
     mkdirSync(STATE_DIR, { recursive: true });
     writeFileSync(`${STATE_DIR}/${tag}.pid`, String(process.pid));
     await ip('link', 'add', net.bridge, 'type', 'bridge');
@@ -136,6 +149,7 @@ export class PodNetwork {
       await ip('-n', netns, 'addr', 'add', `${podIP}/24`, 'dev', 'eth0');
       await ip('-n', netns, 'link', 'set', 'eth0', 'up');
       await ip('-n', netns, 'link', 'set', 'lo', 'up');
+      if (this.serviceCidr) await ip('-n', netns, 'route', 'add', this.serviceCidr, 'via', this.subnet.gateway);
     } catch (e) {
       await ipQuiet('netns', 'del', netns);
       throw e;

@@ -14,6 +14,7 @@ interface Config {
   nodes: string[];
   runDir: string;
   subnet: string;
+  serviceCidr: string;
   tag: string;
   apiServerPort: number;
   backoffInitialMs: number;
@@ -34,6 +35,7 @@ const runner = new Runner({
   nodes: cfg.nodes,
   runDir: cfg.runDir,
   subnet: subnetOf(cfg.subnet),
+  serviceCidr: cfg.serviceCidr,
   tag: cfg.tag,
   apiServerPort: cfg.apiServerPort,
   images: rules,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { buildDnsTable, DnsServer } from './dns.js';
 import { apiPath, Informer, KubeError, type Kube, type KObject } from './kube.js';
 import { PodNetwork, type Subnet } from './netns.js';
+import { ServiceProxy } from './proxy.js';
 import { ConfigError, containerArgv, containerEnv, hostsFile, matchImage, podHostname, resolvConf, type DataMap, type EnvContext, type ImageRule } from './podspec.js';
 import { ProbeTracker, runCommand, runProbe, type ProbeKind, type ProbeTarget } from './probes.js';
 import { backoffDelay, podStatus, shouldRestart, type ContainerState, type ContainerView } from './status.js';
@@ -24,6 +25,8 @@ export interface RunnerOptions {
   nodes: string[];
   runDir: string;
   subnet: Subnet;
+  /** Service ClusterIP range of the API server; the runner proxies it (proxy.ts). */
+  serviceCidr: string;
   tag: string;
   /** The API server's port on 127.0.0.1; pods reach it through <gateway>:443. */
   apiServerPort: number;
@@ -62,6 +65,7 @@ export class Runner {
   net!: PodNetwork;
   readonly dns = new DnsServer();
   private apiProxy: net.Server | undefined;
+  private serviceProxy: ServiceProxy | undefined;
   private readonly informers: Informer[] = [];
   private pods!: Informer;
   private services!: Informer;
@@ -78,7 +82,8 @@ export class Runner {
   }
 
   async start(): Promise<void> {
-    this.net = await PodNetwork.create(this.o.subnet, this.o.tag);
+    this.net = await PodNetwork.create(this.o.subnet, this.o.tag, this.o.serviceCidr);
+    this.serviceProxy = new ServiceProxy(this.net.bridge, { ip: '127.0.0.1', port: this.o.apiServerPort }, this.o.log);
     await this.dns.listen(this.gateway, 53);
     this.apiProxy = net.createServer((sock) => {
       const up = net.connect(this.o.apiServerPort, '127.0.0.1');
@@ -98,10 +103,8 @@ export class Runner {
     this.services = this.informer('/api/v1/services');
     this.slices = this.informer('/apis/discovery.k8s.io/v1/endpointslices');
     const updateDns = (): void => {
-      const table = buildDnsTable(this.services.list(), this.slices.list());
-      // The API server as pods reach it (there is no service proxy for its ClusterIP).
-      table.set('kubernetes.default.svc.cluster.local', [this.gateway]);
-      this.dns.table = table;
+      this.dns.table = buildDnsTable(this.services.list(), this.slices.list());
+      void this.serviceProxy!.sync(this.services.list(), this.slices.list());
     };
     this.services.on('change', updateDns);
     this.slices.on('change', updateDns);
@@ -119,8 +122,9 @@ export class Runner {
     this.pods.on('delete', (p: KObject) => this.onPodGone(p));
     await Promise.all(this.informers.map((i) => i.start()));
     updateDns();
+    await this.serviceProxy.sync(this.services.list(), this.slices.list());
     this.timers.push(setInterval(() => this.resync(), 2000));
-    this.o.log(`runner up: nodes ${this.o.nodes.join(',')}, pod network ${this.o.subnet.cidr}, DNS and API at ${this.gateway}`);
+    this.o.log(`runner up: nodes ${this.o.nodes.join(',')}, pod network ${this.o.subnet.cidr}, services ${this.o.serviceCidr}, DNS and API at ${this.gateway}`);
   }
 
   async stop(): Promise<void> {
@@ -131,6 +135,7 @@ export class Runner {
     await Promise.all([...this.workers.values()].map((w) => w.kill()));
     this.dns.close();
     this.apiProxy?.close();
+    this.serviceProxy?.close();
     await this.net?.destroy();
   }
 
@@ -410,7 +415,7 @@ class PodWorker {
 
   /** Periodic: retry a blocked stage, refresh configMap/secret/token volumes. */
   async resync(): Promise<void> {
-    if (this.finishing()) return;
+    if (this.finishing() || this.failure) return;
     if (this.stage === 'sandbox' || this.stage === 'volumes') return this.advance();
     try {
       await this.prepareVolumes();

@@ -12,6 +12,7 @@ import {
   substituteRule, type EnvContext, type ImageRule,
 } from '../k8s/podspec.js';
 import { ProbeTracker, resolvePort } from '../k8s/probes.js';
+import { backends } from '../k8s/proxy.js';
 import { backoffDelay, podPhase, podStatus, shouldRestart, type ContainerView, type PodView } from '../k8s/status.js';
 import { atomicWrite, downwardPayload, keyedPayload, objectData, type Payload } from '../k8s/volumes.js';
 
@@ -274,7 +275,7 @@ describe('k8s runner: cluster DNS', () => {
     assert.deepEqual(table.get('web-0.web.prod.svc.cluster.local'), ['10.200.0.5']);
     assert.equal(table.get('web-1.web.prod.svc.cluster.local'), undefined, 'not ready: not published');
     assert.deepEqual(table.get('empty.prod.svc.cluster.local'), []);
-    assert.deepEqual(table.get('client.prod.svc.cluster.local'), ['10.200.0.5']);
+    assert.deepEqual(table.get('client.prod.svc.cluster.local'), ['10.96.0.10'], 'a ClusterIP service resolves to its ClusterIP');
     assert.equal(table.get('orphan.prod.svc.cluster.local'), undefined);
   });
 
@@ -299,6 +300,21 @@ describe('k8s runner: cluster DNS', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('proxies a service port to the ready endpoints, by port name', () => {
+    const s: KObject = {
+      metadata: { name: 'client-x', namespace: 'prod', labels: { 'kubernetes.io/service-name': 'client' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'grpc', port: 2281 }, { name: 'metrics', port: 9281 }],
+      endpoints: [
+        { addresses: ['10.200.0.5'], conditions: { ready: true } },
+        { addresses: ['10.200.0.6'], conditions: { ready: false } },
+      ],
+    };
+    assert.deepEqual(backends([s], 'prod', 'client', 'metrics'), [{ ip: '10.200.0.5', port: 9281 }]);
+    assert.deepEqual(backends([s], 'prod', 'client', 'nope'), []);
+    assert.deepEqual(backends([s], 'other', 'client', 'grpc'), []);
   });
 
   it('recognises cluster names for the host-side lookup patch', () => {

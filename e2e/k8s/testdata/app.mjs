@@ -7,6 +7,7 @@
 //   GET /read?path=P  contents of any absolute path P (mounted config, service account token...)
 //   GET /dns?name=H   dns.lookup(H, {all: true})
 //   GET /k8s?path=P   GET P on the API server with the pod's service account (in-cluster config)
+//   GET /fetch?url=U  GET U (http) from inside the pod: {status, body}
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import dns from 'node:dns';
 import http from 'node:http';
@@ -72,6 +73,18 @@ const server = http.createServer(async (req, res) => {
         return dns.lookup(url.searchParams.get('name') ?? '', { all: true, family: 4 }, (err, addrs) =>
           err ? send(404, { error: err.code }) : send(200, { addresses: addrs.map((a) => a.address) }),
         );
+      case '/fetch': {
+        const r = await new Promise((resolve) => {
+          const q = http.get(url.searchParams.get('url') ?? '', (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+          });
+          q.setTimeout(3000, () => q.destroy(new Error('timeout')));
+          q.on('error', (e) => resolve({ status: 0, body: String(e) }));
+        });
+        return send(200, r);
+      }
       case '/k8s':
         return send(200, await inCluster(url.searchParams.get('path') ?? '/version'));
       default:

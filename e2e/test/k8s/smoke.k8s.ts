@@ -154,6 +154,13 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
         metadata: { name: 'app' },
         spec: { clusterIP: 'None', selector: { app: 'app' }, ports: [{ name: 'http', port: 8080 }] },
       });
+      // A ClusterIP service whose port differs from the target port (the runner proxies it).
+      await kube.create(apiPath('v1', 'services', n), {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'app-client' },
+        spec: { selector: { app: 'app' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+      });
       await kube.create(apiPath('apps/v1', 'statefulsets', n), {
         apiVersion: 'apps/v1',
         kind: 'StatefulSet',
@@ -253,6 +260,19 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
       assert.equal(address, p0.status.podIP);
       const viaName = await request(`http://app-1.app.${ns.name}.svc:8080/ready`);
       assert.equal(viaName.status, 200);
+    });
+
+    it('serves a ClusterIP Service (port 80 -> targetPort 8080) to pods and to the host', async () => {
+      const svc = await kube.get(apiPath('v1', 'services', ns.name, 'app-client'));
+      const p0 = await kube.get(apiPath('v1', 'pods', ns.name, 'app-0'));
+      const resolved = await json<{ addresses?: string[] }>(`http://${p0.status.podIP}:8080/dns?name=app-client`);
+      assert.deepEqual(resolved.addresses, [svc.spec.clusterIP]);
+      const inPod = await json<{ status: number; body: string }>(`http://${p0.status.podIP}:8080/fetch?url=http://app-client/ready`);
+      assert.deepEqual(inPod, { status: 200, body: 'ok' });
+      assert.equal((await request(`http://app-client.${ns.name}.svc/ready`)).status, 200);
+      const api = await json<{ addresses?: string[] }>(`http://${p0.status.podIP}:8080/dns?name=kubernetes.default.svc.cluster.local`);
+      const kubernetesSvc = await kube.get(apiPath('v1', 'services', 'default', 'kubernetes'));
+      assert.deepEqual(api.addresses, [kubernetesSvc.spec.clusterIP]);
     });
 
     it('lets an in-cluster client reach the API server with the projected service-account token', async () => {
