@@ -88,8 +88,8 @@ import (
 GO
 rm -f "$SRC/go.sum"
 log "go mod tidy (downloads the modules into $(go env GOMODCACHE))"
-(cd "$SRC" && go mod tidy)
-log "modules ready in $(( $(date +%s) - START ))s"
+(cd "$SRC" && go mod tidy) 2>"$DIR/tidy.log" || { cat "$DIR/tidy.log" >&2; exit 1; }
+log "modules ready in $(( $(date +%s) - START ))s ($(grep -c 'downloading' "$DIR/tidy.log" || true) downloaded)"
 
 MINOR="${K8S_VERSION#v1.}"; MINOR="${MINOR%%.*}"
 HELM_MINOR=$(cd "$SRC" && go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)
@@ -105,7 +105,7 @@ LDFLAGS+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3
 
 OUT="$DIR/bin.tmp"
 rm -rf "$OUT"; mkdir -p "$OUT"
-log "go build -p $JOBS: ${BINARIES[*]} (the long part: about 25 min on 2 cores when the Go build cache is cold)"
+log "go build -p $JOBS: ${BINARIES[*]} (the long part: 5-7 min on 2 cores when the Go build cache is cold)"
 B0=$(date +%s)
 (cd "$SRC" && go build -p "$JOBS" -trimpath -ldflags "$LDFLAGS" -o "$OUT/" \
   go.etcd.io/etcd/server/v3 \
