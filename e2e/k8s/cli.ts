@@ -2,9 +2,12 @@
 //   node e2e/dist/k8s/cli.js up [--nodes N]   start control plane + runner in the background, print KUBECONFIG
 //   node e2e/dist/k8s/cli.js env              print the exports of the running cluster
 //   node e2e/dist/k8s/cli.js down             stop it (pods, network, processes, temp dir)
+//   node e2e/dist/k8s/cli.js logs NS/POD [CONTAINER]          print a container's log
+//   node e2e/dist/k8s/cli.js exec NS/POD [CONTAINER] -- CMD   run CMD inside a running container
 // (`npm run k8s:up` / `k8s:env` / `k8s:down` at the repository root.)
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from './controlplane.js';
 
@@ -98,7 +101,35 @@ switch (cmd) {
     console.error('stopped');
     break;
   }
+  case 'logs':
+  case 'exec': {
+    const s = readState();
+    const dir = s?.env.CONCLAVE_K8S_DIR ?? process.env.CONCLAVE_K8S_DIR;
+    const [target, maybeContainer] = rest;
+    if (!dir || !target?.includes('/')) {
+      console.error(`usage: cli.js ${cmd} NAMESPACE/POD [CONTAINER]${cmd === 'exec' ? ' -- CMD...' : ''} (cluster of k8s:up, or CONCLAVE_K8S_DIR)`);
+      process.exit(2);
+    }
+    const podDir = join(dir, 'logs', target);
+    const containers = existsSync(podDir) ? readdirSync(podDir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4)) : [];
+    const container = maybeContainer && maybeContainer !== '--' ? maybeContainer : containers[0];
+    if (!container) {
+      console.error(`no containers of ${target} under ${podDir}`);
+      process.exit(1);
+    }
+    if (cmd === 'logs') {
+      process.stdout.write(readFileSync(join(podDir, `${container}.log`)));
+      break;
+    }
+    const argv = rest.includes('--') ? rest.slice(rest.indexOf('--') + 1) : ['sh'];
+    const pid = readFileSync(join(podDir, `${container}.pid`), 'utf8').trim();
+    const env = Object.fromEntries(
+      readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    const r = spawnSync('nsenter', ['-t', pid, '-n', '-m', '-u', '--wd', '--', ...argv], { stdio: 'inherit', env });
+    process.exit(r.status ?? 1);
+  }
   default:
-    console.error('usage: cli.js up [--nodes N] | env | down');
+    console.error('usage: cli.js up [--nodes N] | env | down | logs NS/POD [CONTAINER] | exec NS/POD [CONTAINER] -- CMD...');
     process.exit(2);
 }

@@ -630,6 +630,8 @@ class PodWorker {
     const proc = spawn('setpriv', args, { env, detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     c.proc = proc;
+    // For `cli.js exec`: the pid of the container's main process (its namespaces).
+    writeFileSync(join(this.logDir, `${c.name}.pid`), String(proc.pid));
     c.startedMs = Date.now();
     const startedAt = nowIso();
     c.state = { kind: 'running', startedAt };
