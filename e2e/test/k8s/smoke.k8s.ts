@@ -108,7 +108,6 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
 
     after(async () => {
       await ns?.remove();
-      await kube.delete(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`);
     });
 
     const widget = (name: string, replicas: number): KObject => ({
@@ -292,6 +291,29 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
       await waitFor('configMap update in the pod', 20_000, async () => ((await request(url)).body === 'v2' ? true : undefined));
     });
 
+    it('honours a PodDisruptionBudget on eviction (disruption controller)', async () => {
+      const pdbPath = apiPath('policy/v1', 'poddisruptionbudgets', ns.name, 'app');
+      await kube.create(apiPath('policy/v1', 'poddisruptionbudgets', ns.name), {
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        metadata: { name: 'app' },
+        spec: { minAvailable: 2, selector: { matchLabels: { app: 'app' } } },
+      });
+      const evict = (): Promise<KObject> =>
+        kube.create(`${apiPath('v1', 'pods', ns.name, 'app-1')}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'app-1', namespace: ns.name } });
+      await waitFor('PDB observed', 30_000, async () => {
+        const pdb = await kube.get(pdbPath);
+        return pdb.status?.currentHealthy === 2 && pdb.status?.observedGeneration === pdb.metadata.generation ? pdb : undefined;
+      });
+      await assert.rejects(evict(), (e: unknown) => e instanceof KubeError && e.status === 429 && /disruption budget/.test(e.message));
+      await kube.patch(pdbPath, { spec: { minAvailable: 1 } });
+      await waitFor('PDB allows one disruption', 30_000, async () => ((await kube.get(pdbPath)).status?.disruptionsAllowed === 1 ? true : undefined));
+      const old = await kube.get(apiPath('v1', 'pods', ns.name, 'app-1'));
+      await evict();
+      await readyPod(kube, ns.name, 'app-1', old.metadata.uid);
+      await kube.delete(pdbPath);
+    });
+
     it('keeps the volume across a pod deletion, and the program sees SIGTERM', async () => {
       const old = await readyPod(kube, ns.name, 'app-0');
       const put = await request(`http://${old.status.podIP}:8080/file?name=hello.txt`, 'PUT', `written by ${old.metadata.uid}`);
@@ -427,6 +449,37 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
       assert.equal((await request(`http://hello.${ns.name}.svc:8080/ready`)).status, 200);
       await runTool(cluster, 'helm', ['uninstall', 'hello', '-n', ns.name, '--wait']);
       assert.equal(await kube.find(apiPath('apps/v1', 'deployments', ns.name, 'hello')), undefined);
+    });
+  });
+
+  // Last, so that the garbage collector has discovered the Widget CRD created above (its discovery
+  // of new resource types runs every 30 s, hard-coded in kube-controller-manager).
+  describe('garbage collection of objects owned by a custom resource', () => {
+    let gcns: Awaited<ReturnType<typeof createNamespace>>;
+    const widgets = (n: string): string => `/apis/e2e.conclave.dev/v1/namespaces/${n}/widgets`;
+    before(async () => {
+      gcns = await createNamespace(kube, 'gc');
+    });
+    after(async function () {
+      this.timeout(120_000);
+      await gcns?.remove();
+      await kube.delete('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.e2e.conclave.dev');
+    });
+
+    it('garbage-collects objects owned by a custom resource when it is deleted', async () => {
+      const owner = await kube.create(widgets(gcns.name), { apiVersion: 'e2e.conclave.dev/v1', kind: 'Widget', metadata: { name: 'owner' }, spec: { replicas: 1 } });
+      await kube.create(apiPath('v1', 'configmaps', gcns.name), {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: 'owned',
+          ownerReferences: [{ apiVersion: 'e2e.conclave.dev/v1', kind: 'Widget', name: 'owner', uid: owner.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        },
+        data: { a: 'b' },
+      });
+      await kube.delete(`${widgets(gcns.name)}/owner`, { propagationPolicy: 'Foreground' });
+      await waitFor('owned ConfigMap collected', 30_000, async () => ((await kube.find(apiPath('v1', 'configmaps', gcns.name, 'owned'))) ? undefined : true));
+      await waitFor('owner gone', 30_000, async () => ((await kube.find(`${widgets(gcns.name)}/owner`)) ? undefined : true));
     });
   });
 });
