@@ -66,6 +66,15 @@ export class ProbeTracker {
   }
 }
 
+/**
+ * What a probe's timer does at a tick, as the kubelet's prober: a startup probe stops once the
+ * container has started; liveness and readiness probes wait (skip) until then.
+ */
+export function probeAction(kind: ProbeKind, containerStarted: boolean): 'probe' | 'skip' | 'stop' {
+  if (kind === 'startup') return containerStarted ? 'stop' : 'probe';
+  return containerStarted ? 'probe' : 'skip';
+}
+
 export interface ProbeTarget {
   podIP: string;
   /** Named ports of the container (ports[].name -> containerPort). */

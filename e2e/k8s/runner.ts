@@ -13,7 +13,7 @@ import { apiPath, Informer, KubeError, type Kube, type KObject } from './kube.js
 import { PodNetwork, type Subnet } from './netns.js';
 import { ServiceProxy } from './proxy.js';
 import { ConfigError, containerArgv, containerEnv, hostsFile, matchImage, podHostname, resolvConf, type DataMap, type EnvContext, type ImageRule } from './podspec.js';
-import { ProbeTracker, runCommand, runProbe, type ProbeKind, type ProbeTarget } from './probes.js';
+import { probeAction, ProbeTracker, runCommand, runProbe, type ProbeKind, type ProbeTarget } from './probes.js';
 import { backoffDelay, podStatus, shouldRestart, type ContainerState, type ContainerView } from './status.js';
 import { atomicWrite, downwardPayload, keyedPayload, objectData, payloadHash, type Payload } from './volumes.js';
 
@@ -736,8 +736,9 @@ class PodWorker {
       const proc = c.proc;
       const tick = async (): Promise<void> => {
         if (c.proc !== proc || this.finishing()) return;
-        if (kind === 'startup' && c.started) return;
-        if (kind !== 'startup' && !c.started) {
+        const action = probeAction(kind, c.started);
+        if (action === 'stop') return;
+        if (action === 'skip') {
           c.timers.push(setTimeout(() => void tick(), tracker.timing.periodMs));
           return;
         }

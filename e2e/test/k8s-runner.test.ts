@@ -11,7 +11,7 @@ import {
   ConfigError, containerArgv, containerEnv, expand, formatMap, hostsFile, matchImage, parseQuantity, podField, resolvConf,
   substituteRule, type EnvContext, type ImageRule,
 } from '../k8s/podspec.js';
-import { ProbeTracker, resolvePort } from '../k8s/probes.js';
+import { probeAction, ProbeTracker, resolvePort } from '../k8s/probes.js';
 import { backends } from '../k8s/proxy.js';
 import { backoffDelay, podPhase, podStatus, shouldRestart, type ContainerView, type PodView } from '../k8s/status.js';
 import { atomicWrite, downwardPayload, keyedPayload, objectData, type Payload } from '../k8s/volumes.js';
@@ -188,6 +188,15 @@ describe('k8s runner: probes', () => {
     l.record(false);
     assert.equal(l.record(false), true);
     assert.equal(l.result, false);
+  });
+
+  it('holds liveness/readiness until the startup probe passed, then stops the startup probe', () => {
+    assert.equal(probeAction('startup', false), 'probe');
+    assert.equal(probeAction('startup', true), 'stop');
+    assert.equal(probeAction('liveness', false), 'skip');
+    assert.equal(probeAction('readiness', false), 'skip');
+    assert.equal(probeAction('liveness', true), 'probe');
+    assert.equal(probeAction('readiness', true), 'probe');
   });
 
   it('resolves named and numeric ports', () => {

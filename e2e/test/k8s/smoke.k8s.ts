@@ -186,6 +186,7 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
                     { name: 'ESCAPED', value: '$$(POD_NAME) $(UNDEFINED_VAR)' },
                   ],
                   ports: [{ name: 'http', containerPort: 8080 }],
+                  startupProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1, failureThreshold: 30 },
                   readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 },
                   livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 2, failureThreshold: 5 },
                   volumeMounts: [
@@ -221,6 +222,8 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
         assert.ok(ips[i]!.startsWith(`${cluster.subnet.prefix}.`), ips[i]);
         assert.equal(p.status.phase, 'Running');
         assert.equal(p.status.containerStatuses[0].ready, true);
+        assert.equal(p.status.containerStatuses[0].started, true, 'startup probe passed');
+        assert.equal(p.status.containerStatuses[0].restartCount, 0);
         assert.ok(p.status.containerStatuses[0].state.running);
         assert.ok(cluster.nodes.includes(p.spec.nodeName));
         const pvc = await kube.get(apiPath('v1', 'persistentvolumeclaims', ns.name, `data-${p.metadata.name}`));
@@ -356,14 +359,19 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
           containers: [{ name: 'c', image: 'busybox:1.36', command: ['sh', '-c', 'echo boom; exit 3'] }],
         },
       });
-      const pod = await waitFor('two restarts', 60_000, async () => {
+      // Two restarts, seen while it waits in back-off (between attempts it runs, and with no
+      // readiness probe a running container counts as ready, as on a real kubelet).
+      const pod = await waitFor('two restarts, then back-off', 60_000, async () => {
         const p = await kube.get(apiPath('v1', 'pods', ns.name, 'crasher'));
-        return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2 ? p : undefined;
+        const cs = p.status?.containerStatuses?.[0];
+        return (cs?.restartCount ?? 0) >= 2 && cs?.state?.waiting?.reason === 'CrashLoopBackOff' ? p : undefined;
       });
       const cs = pod.status.containerStatuses[0];
       assert.equal(cs.lastState.terminated.exitCode, 3);
+      assert.equal(cs.lastState.terminated.reason, 'Error');
       assert.equal(cs.ready, false);
       assert.equal(isReady(pod), false);
+      assert.equal(pod.status.phase, 'Running');
     });
 
     it('runs init containers first, and exec readiness probes inside the container', async () => {
