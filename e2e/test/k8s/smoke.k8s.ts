@@ -284,6 +284,11 @@ describe('Kubernetes harness (real control plane + local pod runner)', function 
       assert.equal(JSON.parse(r.body).metadata.name, 'app-1');
       const denied = await json<{ status: number }>(`http://${p0.status.podIP}:8080/k8s?path=/api/v1/namespaces/${ns.name}/secrets`);
       assert.equal(denied.status, 403);
+      // The files @kubernetes/client-node's loadFromCluster() reads.
+      const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+      assert.equal((await request(`http://${p0.status.podIP}:8080/read?path=${sa}/namespace`)).body, ns.name);
+      assert.match((await request(`http://${p0.status.podIP}:8080/read?path=${sa}/ca.crt`)).body, /BEGIN CERTIFICATE/);
+      assert.match((await request(`http://${p0.status.podIP}:8080/read?path=${sa}/token`)).body, /^ey/);
     });
 
     it('keeps configMap volumes in sync with the ConfigMap', async () => {
