@@ -668,7 +668,12 @@ export class ConclaveNode implements PeerHandlers {
     this.deps.logger.info({ type, member: cc.memberId, index: entry.index }, 'membership changed');
     this.deps.transport.setPeers(this.peerAddresses());
     if (type === 'REMOVE' && cc.memberId === this.id) {
-      this.die(new Error(`member ${this.id} was removed from the cluster`));
+      // A member catching up from the start of the log may be replaying the removal of an earlier
+      // member with its id, re-added since: stop only if it is still removed once caught up.
+      const grace = 3 * this.options.electionTicks * this.options.tickMs;
+      setTimeout(() => {
+        if (this.fsm.cluster.removedIds.has(this.id)) this.die(new Error(`member ${this.id} was removed from the cluster`));
+      }, grace).unref();
     }
   }
 
