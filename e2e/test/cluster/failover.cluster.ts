@@ -9,82 +9,7 @@ import path from 'node:path';
 import { Conclave } from '@conclave/client';
 import { TestCluster, freePort } from '../../harness/cluster.js';
 import { unaryStubs } from '../../harness/raw.js';
-
-interface Load {
-  acked: Set<string>;
-  failures: number;
-  /** [start, end] of every acknowledged write */
-  spans: [number, number][];
-  stop(): Promise<void>;
-}
-
-/** When the first write that started at or after `t` was acknowledged. */
-function firstAckAfter(load: Load, t: number): number | undefined {
-  let first: number | undefined;
-  for (const [start, end] of load.spans) if (start >= t && (first === undefined || end < first)) first = end;
-  return first;
-}
-
-/** Writers creating unique sequential nodes under /load, reconnecting as members die. */
-function writeLoad(endpoints: string, writers: number, prefix = 'w'): Load {
-  const load: Load = { acked: new Set(), failures: 0, spans: [], stop: async () => undefined };
-  let running = true;
-  const done = Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      let client: Conclave | undefined;
-      for (let n = 0; running; n++) {
-        try {
-          client ??= await Conclave.connect({ endpoints, connectTimeoutMs: 1_000, requestTimeoutMs: 3_000, sessionTimeoutMs: 5_000 });
-          const id = `${prefix}${w}-${n}`;
-          const start = Date.now();
-          await client.create('/load/item-', id, { kind: 'PERSISTENT_SEQUENTIAL' });
-          load.acked.add(id);
-          load.spans.push([start, Date.now()]);
-        } catch {
-          load.failures++;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-      await client?.close().catch(() => undefined);
-    }),
-  );
-  load.stop = async () => {
-    running = false;
-    await done;
-  };
-  return load;
-}
-
-/** Every acknowledged id is present exactly once; returns how many items there are. */
-async function verify(endpoints: string, acked: Set<string>): Promise<number> {
-  const client = await Conclave.connect({ endpoints });
-  try {
-    await client.sync('/load');
-    const names = await client.getChildren('/load');
-    const results: Awaited<ReturnType<Conclave["multiRead"]>> = [];
-    for (let i = 0; i < names.length; i += 1000) {
-      results.push(...(await client.multiRead(names.slice(i, i + 1000).map((n) => ({ op: 'getData' as const, path: `/load/${n}` })))));
-    }
-    const counts = new Map<string, number>();
-    for (const r of results) {
-      const id = (r as { data: Buffer }).data.toString();
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    const lost = [...acked].filter((id) => !counts.has(id));
-    const doubled = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
-    assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
-    assert.deepEqual(doubled, [], 'writes applied twice');
-    return names.length;
-  } finally {
-    await client.close();
-  }
-}
-
-async function setup(cluster: TestCluster): Promise<void> {
-  const client = await Conclave.connect({ endpoints: cluster.endpoints() });
-  await client.create('/load');
-  await client.close();
-}
+import { createLoadRoot, firstAckAfter, verifyLoad as verify, writeLoad } from '../../harness/workload.js';
 
 describe('a real 3-member cluster', function () {
   this.timeout(180_000);
@@ -92,7 +17,7 @@ describe('a real 3-member cluster', function () {
 
   beforeEach(async () => {
     cluster = await TestCluster.start({ members: 3, settings: { snapshotCount: 500, snapshotCatchUpEntries: 100 } });
-    await setup(cluster);
+    await createLoadRoot(cluster.endpoints());
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 15)}`);
@@ -202,7 +127,7 @@ describe('a real 5-member cluster', function () {
   it('survives kill -9 of the leader and a follower under load, losing nothing acknowledged', async () => {
     const cluster = await TestCluster.start({ members: 5 });
     try {
-      await setup(cluster);
+      await createLoadRoot(cluster.endpoints());
       const load = writeLoad(cluster.endpoints(), 6);
       await new Promise((r) => setTimeout(r, 1_000));
       const leader = await cluster.leader();

@@ -12,6 +12,7 @@ import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/
 import type { PeerClient } from '@conclave/proto/gen/conclave/raft/v1/Peer.js';
 import type { SnapshotPart, SnapshotPart__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotPart.js';
 import type { Logger } from '../logger.js';
+import { shutdownGrpcServer } from '../grpc-shutdown.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { approximateSize, fromWire, toWire } from './convert.js';
@@ -164,16 +165,7 @@ export class PeerTransport implements Transport {
     this.stopped = true;
     for (const link of this.links.values()) link.close();
     this.links.clear();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1000);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.server, 1000);
   }
 
   // ------------------------------------------------------------------ outbound
