@@ -78,6 +78,8 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
       maxOutstandingPerSession: config.maxOutstandingPerSession,
       maxOutboundMessages: config.maxOutboundMessages,
       connectTimeoutMs: config.requestTimeoutMs,
+      maxWatchesPerSession: config.maxWatchesPerSession,
+      maxSessions: config.maxSessions,
     },
     metrics,
     logger.child({ component: 'api' }),

@@ -14,6 +14,10 @@ export interface ApiOptions {
   maxOutboundMessages: number;
   /** how long a resuming session may wait for this member to catch up with it */
   connectTimeoutMs: number;
+  /** watches per session */
+  maxWatchesPerSession: number;
+  /** sessions and leases in the cluster before new ones are refused */
+  maxSessions: number;
 }
 
 /** The session streams attached to this member, told by apply when a session closes or moves away. */

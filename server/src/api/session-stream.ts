@@ -156,6 +156,7 @@ export class SessionStream implements Watcher {
       registry: ctx.node.watches,
       watcher: this,
       maxPathBytes: ctx.options.limits.maxPathBytes,
+      maxWatches: ctx.options.maxWatchesPerSession,
     });
     switch (op) {
       case 'getData':
@@ -177,6 +178,7 @@ export class SessionStream implements Watcher {
         return () => {
           const valid = validatePath(path, ctx.options.limits.maxPathBytes);
           if (mode !== 'PERSISTENT_WATCH' && mode !== 'PERSISTENT_RECURSIVE_WATCH') throw new InvalidArgumentError(`unknown watch mode ${String(mode)}`);
+          reads.checkWatchLimit(ctx.node.watches, this, ctx.options.maxWatchesPerSession);
           ctx.node.watches.add(mode === 'PERSISTENT_WATCH' ? 'persistent' : 'recursive', valid, this);
           return { addWatch: {} };
         };
@@ -194,6 +196,7 @@ export class SessionStream implements Watcher {
       case 'setWatches': {
         const w = request.setWatches!;
         return () => {
+          this.checkRestoreLimit(w);
           restoreWatches(w, this, ctx.node.watches, ctx.node.fsm.tree, ctx.node.history, ctx.node.appliedIndex);
           return { setWatches: {} };
         };
@@ -202,6 +205,13 @@ export class SessionStream implements Watcher {
         return () => {
           throw new InvalidArgumentError(`unknown request ${op}`);
         };
+    }
+  }
+
+  private checkRestoreLimit(w: NonNullable<ConnectRequest['watches']>): void {
+    const count = w.dataWatches.length + w.existWatches.length + w.childWatches.length + w.persistentWatches.length + w.persistentRecursiveWatches.length;
+    if (count + this.ctx.node.watches.countOf(this) > this.ctx.options.maxWatchesPerSession) {
+      throw new ResourceExhaustedError(`a session may hold at most ${this.ctx.options.maxWatchesPerSession} watches`);
     }
   }
 
@@ -219,6 +229,9 @@ export class SessionStream implements Watcher {
       this.closeWith(undefined);
     };
     const createSession = () => {
+      if (ctx.node.fsm.sessions.size >= ctx.options.maxSessions) {
+        return fail(new ResourceExhaustedError(`the cluster holds ${ctx.node.fsm.sessions.size} sessions, its limit`));
+      }
       const secret = ctx.node.newSecret();
       ctx.node.submitWrite({ op: 'createSession', createSession: { timeoutMs, secret: secret as Buffer, lease: false } }, 0, (outcome) => {
         if (outcome instanceof ConclaveError) return fail(outcome);
@@ -262,6 +275,12 @@ export class SessionStream implements Watcher {
     this.ctx.node.touch(sessionId);
     this.answerNow(requestId, 'connect', { connect: { sessionId, secret: secret as Buffer, timeoutMs, memberId: this.ctx.node.id } });
     if (watches) {
+      try {
+        this.checkRestoreLimit(watches);
+      } catch (error) {
+        this.closeWith(asConclaveError(error));
+        return;
+      }
       restoreWatches(watches, this, this.ctx.node.watches, this.ctx.node.fsm.tree, this.ctx.node.history, this.ctx.node.appliedIndex);
     }
     const early = this.early;
