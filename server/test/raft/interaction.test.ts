@@ -17,6 +17,7 @@ import {
   Role,
   type Message,
 } from '../../src/raft/index.js';
+import { ConclaveError } from '../../src/errors.js';
 import { TestCluster, bytes } from './harness.js';
 
 function dropped(reason: string) {
@@ -652,6 +653,10 @@ describe('raft interactions', () => {
     it('drops proposals when no leader is known', () => {
       const c = new TestCluster([1, 2, 3]);
       assert.throws(() => c.node(1).propose(bytes('x')), dropped('no-leader'));
+      assert.throws(
+        () => c.node(1).propose(bytes('x')),
+        (e: unknown) => e instanceof ConclaveError && e.code === 'UNAVAILABLE' && e.name === 'ProposalDroppedError',
+      );
       c.node(1).campaign();
       // A pre-candidate has no leader either.
       assert.throws(() => c.node(1).propose(bytes('x')), dropped('no-leader'));
@@ -663,6 +668,10 @@ describe('raft interactions', () => {
       c.node(1).propose(new Uint8Array(60));
       c.node(1).propose(new Uint8Array(40));
       assert.throws(() => c.node(1).propose(new Uint8Array(1)), dropped('uncommitted-limit'));
+      assert.throws(
+        () => c.node(1).propose(new Uint8Array(1)),
+        (e: unknown) => e instanceof ConclaveError && e.code === 'RESOURCE_EXHAUSTED',
+      );
       c.heal();
       c.stabilize();
       c.node(1).propose(new Uint8Array(90));

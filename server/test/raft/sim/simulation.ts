@@ -4,7 +4,8 @@
  * phase (drops, delays, duplicates, reordering, partitions, crashes losing unsynced writes,
  * restarts, membership changes, leadership transfers, slow disks, client writes and reads) and a
  * healing phase that must end with a leader and every member of the configuration caught up.
- * The Checker judges every Ready. Same seed, same run.
+ * The Checker judges every Ready once persisted, every message as it is sent (persist before
+ * send) and every entry as it is applied. Same seed, same run.
  */
 
 import {
@@ -55,7 +56,6 @@ export interface SimOptions {
 }
 
 export interface SimStats {
-  members: number;
   events: number;
   leaders: number;
   committed: number;
@@ -182,7 +182,6 @@ export class Simulation {
     this.dupRate = this.params.dupRate;
     this.nextMemberId = this.params.voters + 1;
     this.stats = {
-      members: this.params.voters,
       events: 0,
       leaders: 0,
       committed: 0,
@@ -720,7 +719,6 @@ export class Simulation {
     if (cc.type === ConfChangeType.AddLearner && cc.memberId === 0) {
       cc.memberId = this.nextMemberId++;
       this.addMember(cc.memberId, { voters: [], learners: [] });
-      this.stats.members++;
     }
     this.log(`propose ${describeConfChange(cc)} on ${leader.id}`);
     this.propose(leader, () => leader.node.proposeConfChange(cc));
