@@ -255,7 +255,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.hup(this.preVote ? Campaign.PreElection : Campaign.Election);
+      this.hup();
     }
   }
 
@@ -289,8 +289,13 @@ export class Raft {
 
   // ------------------------------------------------------------------ elections
 
-  /** Starts an election (MsgHup), unless this member cannot or should not. */
-  hup(type: Campaign = this.preVote ? Campaign.PreElection : Campaign.Election): void {
+  /** Starts an election now (MsgHup), with a pre-vote if enabled. */
+  hup(): void {
+    this.maybeCampaign(this.preVote ? Campaign.PreElection : Campaign.Election);
+  }
+
+  /** Starts a campaign unless this member cannot or should not. */
+  private maybeCampaign(type: Campaign): void {
     if (this.role === Role.Leader) return;
     if (!this.promotable()) return;
     // Votes are counted in the applied configuration: one that lags a committed conf change
@@ -308,10 +313,12 @@ export class Raft {
     if (this.transferPendingTerm === 0 || this.transferPendingTerm !== this.term || this.role !== Role.Follower) return;
     if (this.hasUnappliedConfChanges()) return;
     this.transferPendingTerm = 0;
-    this.hup(Campaign.Transfer);
+    this.maybeCampaign(Campaign.Transfer);
   }
 
   private hasUnappliedConfChanges(): boolean {
+    // A snapshot being installed brings its own configuration: wait for it.
+    if (this.log.hasPendingSnapshot()) return true;
     const hi = this.log.committed + 1;
     for (let lo = this.log.applied + 1; lo < hi; ) {
       const ents = this.log.slice(lo, hi, this.maxMsgSize);
@@ -386,7 +393,7 @@ export class Raft {
 
   step(m: Message): void {
     if (m.term === 0) {
-      // A local message, or a proposal / read request forwarded by a follower.
+      // A local input (RawNode), or a proposal / read request forwarded by a follower.
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = m.context !== undefined && m.context.length === 1 && m.context[0] === CAMPAIGN_TRANSFER[0];
@@ -417,14 +424,9 @@ export class Raft {
       // The voter's commit index: safe to adopt where our log holds the same entry there.
       if (m.commit > this.log.committed && this.log.matchTerm(m.commit, m.logTerm)) this.log.commitTo(m.commit);
     }
-    switch (m.type) {
-      case MessageType.Hup:
-        this.hup();
-        return;
-      case MessageType.Vote:
-      case MessageType.PreVote:
-        this.handleVote(m);
-        return;
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+      this.handleVote(m);
+      return;
     }
     switch (this.role) {
       case Role.Leader:
@@ -466,7 +468,7 @@ export class Raft {
       case MessageType.TimeoutNow:
         // Transfers skip the pre-vote: this is no partitioned member's comeback.
         this.info(`campaigns at once on MsgTimeoutNow from ${m.from}`);
-        this.hup(Campaign.Transfer);
+        this.maybeCampaign(Campaign.Transfer);
         return;
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, context: m.context ?? EMPTY_CONTEXT });
@@ -515,12 +517,6 @@ export class Raft {
 
   private stepLeader(m: Message): void {
     switch (m.type) {
-      case MessageType.Beat:
-        this.bcastHeartbeat(undefined);
-        return;
-      case MessageType.CheckQuorum:
-        this.stepDownWithoutQuorum();
-        return;
       case MessageType.Prop:
         if (m.entries.length > 0) this.proposeAsLeader(m.entries);
         return;

@@ -1,6 +1,6 @@
 /**
  * Deterministic simulation of the Raft core over many seeds (see sim/simulation.ts).
- *   RAFT_SIM_SEEDS=n        number of seeds (default 2000), from RAFT_SIM_FIRST_SEED (default 1)
+ *   RAFT_SIM_SEEDS=n        number of seeds (default 10000), from RAFT_SIM_FIRST_SEED (default 1)
  *   RAFT_SIM_STEPS=ticks    length of each run's fault phase in ticks (default 100)
  *   RAFT_SIM_SEED=s         replay one seed; with RAFT_SIM_TRACE=1 print every event
  */
@@ -9,7 +9,7 @@ import { Simulation, type SimStats } from './sim/simulation.js';
 
 const env = process.env;
 const FAULT_TICKS = Number(env['RAFT_SIM_STEPS'] ?? 100);
-const CHUNK = 250;
+const CHUNK = 1000;
 
 function replayCommand(seed: number): string {
   const steps = env['RAFT_SIM_STEPS'] === undefined ? '' : ` RAFT_SIM_STEPS=${FAULT_TICKS}`;
@@ -53,7 +53,7 @@ describe('raft simulation', function () {
   }
 
   const first = Number(env['RAFT_SIM_FIRST_SEED'] ?? 1);
-  const count = Number(env['RAFT_SIM_SEEDS'] ?? 2000);
+  const count = Number(env['RAFT_SIM_SEEDS'] ?? 10_000);
   const all: SimStats[] = [];
   for (let start = first; start < first + count; start += CHUNK) {
     const end = Math.min(first + count, start + CHUNK);

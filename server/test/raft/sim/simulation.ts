@@ -4,7 +4,8 @@
  * phase (drops, delays, duplicates, reordering, partitions, crashes losing unsynced writes,
  * restarts, membership changes, leadership transfers, slow disks, client writes and reads) and a
  * healing phase that must end with a leader and every member of the configuration caught up.
- * The Checker judges every Ready. Same seed, same run.
+ * The Checker judges every Ready once persisted, every message as it is sent (persist before
+ * send) and every entry as it is applied. Same seed, same run.
  */
 
 import {
@@ -32,10 +33,15 @@ import { Rng } from './random.js';
 export const TICK_MS = 10;
 const MAX_VOTERS = 5;
 const MAX_MEMBERS = 7;
-/** After healing: a leader within this long (the election timeout is 100-200 ms)... */
-const LEADER_DEADLINE_MS = 3000;
-/** ...and every member of the configuration caught up within this long. */
+/** After healing: a leader within this many maximal election timeouts... */
+const LEADER_DEADLINE_TIMEOUTS = 10;
+/**
+ * ...and every member of the configuration caught up within this long, plus a little per entry: with
+ * one entry per message and one message in flight, a lagging member catches up one round trip
+ * per entry.
+ */
 const CONVERGE_DEADLINE_MS = 8000;
+const CONVERGE_MS_PER_ENTRY = 20;
 
 export class LivenessFailure extends Error {
   override readonly name = 'LivenessFailure';
@@ -50,7 +56,6 @@ export interface SimOptions {
 }
 
 export interface SimStats {
-  members: number;
   events: number;
   leaders: number;
   committed: number;
@@ -144,6 +149,7 @@ export class Simulation {
   private dupRate: number;
   private markerId = 0;
   private markerIndex = 0;
+  private healedAt = 0;
   private readonly stats: SimStats;
 
   constructor(options: SimOptions) {
@@ -176,7 +182,6 @@ export class Simulation {
     this.dupRate = this.params.dupRate;
     this.nextMemberId = this.params.voters + 1;
     this.stats = {
-      members: this.params.voters,
       events: 0,
       leaders: 0,
       committed: 0,
@@ -203,16 +208,18 @@ export class Simulation {
   run(): SimStats {
     while (this.queue.size > 0 && this.queue.peekTime() <= this.faultEndMs) this.step();
     this.heal();
-    const healedAt = this.now;
+    const healedAt = this.healedAt;
     this.queue.push(this.now, { kind: 'probe' });
     while (this.markerIndex === 0 || !this.converged()) {
       if (this.queue.size === 0) throw new LivenessFailure('the event queue ran dry');
       this.step();
-      if (this.markerId === 0 && this.now - healedAt > LEADER_DEADLINE_MS) {
-        throw new LivenessFailure(`no leader ${LEADER_DEADLINE_MS} ms after the faults stopped`);
+      const leaderDeadline = LEADER_DEADLINE_TIMEOUTS * 2 * this.params.electionTick * TICK_MS;
+      if (this.markerId === 0 && this.now - healedAt > leaderDeadline) {
+        throw new LivenessFailure(`no leader ${leaderDeadline} ms after the faults stopped`);
       }
-      if (this.now - healedAt > CONVERGE_DEADLINE_MS) {
-        throw new LivenessFailure(`members did not converge ${CONVERGE_DEADLINE_MS} ms after the faults stopped: ${this.progressReport()}`);
+      const deadline = CONVERGE_DEADLINE_MS + CONVERGE_MS_PER_ENTRY * this.checker.maxCommitted;
+      if (this.now - healedAt > deadline) {
+        throw new LivenessFailure(`members did not converge ${deadline} ms after the faults stopped: ${this.progressReport()}`);
       }
     }
     this.stats.timeToConvergeMs = this.now - healedAt;
@@ -712,7 +719,6 @@ export class Simulation {
     if (cc.type === ConfChangeType.AddLearner && cc.memberId === 0) {
       cc.memberId = this.nextMemberId++;
       this.addMember(cc.memberId, { voters: [], learners: [] });
-      this.stats.members++;
     }
     this.log(`propose ${describeConfChange(cc)} on ${leader.id}`);
     this.propose(leader, () => leader.node.proposeConfChange(cc));
@@ -746,6 +752,8 @@ export class Simulation {
   private heal(): void {
     this.log('faults stop: heal everything, restart everyone');
     this.faults = false;
+    this.now = Math.max(this.now, this.faultEndMs);
+    this.healedAt = this.now;
     this.blocked.clear();
     this.dropRate = 0;
     this.dupRate = 0;
@@ -760,7 +768,7 @@ export class Simulation {
     if (this.markerIndex > 0) return;
     const leader = this.leader();
     if (leader === undefined) return;
-    if (this.markerId === 0) this.stats.timeToLeaderMs = this.now - this.faultEndMs;
+    if (this.markerId === 0) this.stats.timeToLeaderMs = this.now - this.healedAt;
     this.markerId = this.nextRequestId++;
     this.propose(leader, () => leader.node.propose(payload(this.markerId, 0)));
   }
