@@ -13,6 +13,12 @@ import { createRequire } from 'node:module';
 /** The conclave-server entry point of this checkout's build. */
 export const SERVER_MAIN = path.join(path.dirname(createRequire(import.meta.url).resolve('@conclave/server/package.json')), 'dist/src/cli/main.js');
 
+/** Every member process started by this process: killed when it exits, even after a failed test. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -113,7 +119,13 @@ export class TestCluster {
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
     closeSync(log);
     m.process = child;
-    m.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    children.add(child);
+    m.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        children.delete(child);
+        resolve(code);
+      }),
+    );
   }
 
   async restart(id: number, extra: Record<string, string | number | boolean> = {}): Promise<void> {

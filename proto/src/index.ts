@@ -89,3 +89,4 @@ export function codec<In, Out>(typeName: string): Codec<In, Out> {
 }
 
 export type { PublicGrpcType, RaftGrpcType };
+export { estimateSize, splitFrames } from './frames.js';

@@ -189,19 +189,29 @@ export class ConclaveNode implements PeerHandlers {
       raftStorage.applySnapshot(recovered.snapshot);
       applied = recovered.snapshot.index;
       logger.info({ index: applied, nodes: fsm.tree.size, sessions: fsm.sessions.size }, 'restored snapshot');
-    } else if (recovered.entries.length === 0 && recovered.hardState === undefined) {
-      if (options.bootstrap) {
-        const voters = options.founders.map((m) => m.id);
-        raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
-        logger.info({ voters }, 'founding a new cluster');
-      } else {
-        logger.info('joining an existing cluster: waiting for the leader');
-      }
     } else {
-      const voters = options.founders.map((m) => m.id);
-      raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
+      // No snapshot yet: the state at index 0 is the founding configuration, the same on every
+      // member (it is what the cluster id is derived from), so a joining member knows the founding
+      // voters without being sent anything. The file lets a leader stream it like any snapshot.
+      const genesis: SnapshotMeta = { index: 0, term: 0, conf: { voters: options.founders.map((m) => m.id), learners: [] } };
+      raftStorage.applySnapshot(genesis);
+      fsm.bootstrap(options.clusterId, options.founders);
+      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...fsm.snapshotRecords(genesis)].map(encodeSnapshotRecord));
+      if (recovered.entries.length === 0 && recovered.hardState === undefined) {
+        if (options.bootstrap) {
+          logger.info({ voters: genesis.conf.voters }, 'founding a new cluster');
+        } else if (genesis.conf.voters.includes(options.id)) {
+          // A founding voter with no data in a running cluster lost its disk: voting with an empty
+          // log could undo committed writes. It must be removed and added back as a learner.
+          throw new Error(
+            `member ${options.id} is a founding voter but its data dir is empty and the cluster already exists (join); ` +
+              'remove it from the cluster and add it back as a learner',
+          );
+        } else {
+          logger.info('joining an existing cluster: waiting for the leader to add this member');
+        }
+      }
     }
-    if (fsm.cluster.clusterId === '') fsm.bootstrap(options.clusterId, options.founders);
     if (fsm.cluster.clusterId !== options.clusterId) {
       throw new Error(`data dir belongs to cluster ${fsm.cluster.clusterId}, not ${options.clusterId}`);
     }

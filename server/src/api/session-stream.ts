@@ -6,6 +6,7 @@
  * event for a change it reflects was queued before it.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { splitFrames } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
 import type { SessionDown } from '@conclave/proto/gen/conclave/v1/SessionDown.js';
 import type { SessionRequest__Output as SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
@@ -45,6 +46,8 @@ interface Slot {
 }
 
 const WRITE_OPS = new Set(['create', 'delete', 'setData', 'multi']);
+/** Responses per stream message, in (estimated) bytes: well under the 4 MiB gRPC limit. */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 export class SessionStream implements Watcher {
   sessionId = 0;
@@ -344,7 +347,7 @@ export class SessionStream implements Watcher {
     const responses = this.outbox;
     this.outbox = [];
     this.unflushedWrites += responses.length;
-    this.call.write({ responses });
+    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) this.call.write({ responses: frame });
     if (this.unflushedWrites > this.ctx.options.maxOutboundMessages) {
       this.closeWith(new ResourceExhaustedError('the client is not reading its session stream; closing it'));
     }

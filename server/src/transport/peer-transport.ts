@@ -6,7 +6,7 @@
  * (Raft retries); the channel reconnects by itself, DNS lookups included.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadRaftApi } from '@conclave/proto';
+import { estimateSize, loadRaftApi, splitFrames } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerReply.js';
 import type { PeerClient } from '@conclave/proto/gen/conclave/raft/v1/Peer.js';
@@ -19,6 +19,8 @@ import { approximateSize, fromWire, toWire } from './convert.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** A batch larger than this (estimated) goes out in several stream messages, in order. */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RETRY_MS = 200;
 const PING_INTERVAL_MS = 1000;
@@ -194,7 +196,14 @@ export class PeerTransport implements Transport {
         batch.pingMs = now;
         link.lastPing = now;
       }
-      stream.write(batch);
+      if (estimateSize(batch) <= MAX_BATCH_BYTES) {
+        stream.write(batch);
+        continue;
+      }
+      const { messages, touchedSessions, forwards, rejections, ...header } = batch;
+      for (const part of splitFrames(messages ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, messages: part });
+      for (const part of splitFrames(forwards ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, forwards: part });
+      stream.write({ ...header, touchedSessions, rejections });
     }
   }
 
