@@ -5,15 +5,42 @@
 import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { SnapshotRecord, Txn } from './fsm/state-machine.js';
+import { NODE_KINDS } from './tree/tree.js';
 
 const txnCodec = codec<Partial<Txn>, Txn>('conclave.raft.v1.Txn');
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
 const memberCodec = codec<Member, Member>('conclave.v1.Member');
 
 export const encodeTxn = (txn: Partial<Txn>): Uint8Array => txnCodec.encode(txn);
-export const decodeTxn = (bytes: Uint8Array): Txn => txnCodec.decode(bytes);
+/**
+ * Decodes a transaction; node data is copied out of `bytes`. Decoded bytes are views into the
+ * message they came in (a whole batch from a peer stream); the tree keeps data for a long time and
+ * must not keep those messages alive. Small copies come from Node's shared buffer pool, which costs
+ * less memory per znode than a buffer of its own.
+ */
+export function decodeTxn(bytes: Uint8Array): Txn {
+  const txn = txnCodec.decode(bytes);
+  if (txn.create) txn.create.data = Buffer.from(txn.create.data);
+  if (txn.setData) txn.setData.data = Buffer.from(txn.setData.data);
+  for (const op of txn.multi?.ops ?? []) {
+    if (op.create) op.create.data = Buffer.from(op.create.data);
+    if (op.setData) op.setData.data = Buffer.from(op.setData.data);
+  }
+  return txn;
+}
 export const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
-export const decodeSnapshotRecord = (bytes: Uint8Array): SnapshotRecord => recordCodec.decode(bytes);
+type RawNode = Omit<NonNullable<SnapshotRecord['node']>, 'kind'> & { kind: number };
+
+/**
+ * Decodes a snapshot record; node data is copied out of `bytes` (see decodeTxn). Node records are
+ * most of a snapshot, so they skip the conversion to the gRPC shape (restart time).
+ */
+export function decodeSnapshotRecord(bytes: Uint8Array): SnapshotRecord {
+  const raw = recordCodec.decodeRaw(bytes) as { node?: RawNode | null };
+  if (raw.node == null) return recordCodec.decode(bytes);
+  const n = raw.node;
+  return { node: { path: n.path, data: Buffer.from(n.data), stat: n.stat, kind: NODE_KINDS[n.kind] ?? String(n.kind), ttlMs: n.ttlMs } };
+}
 export const encodeMember = (member: Member): Uint8Array => memberCodec.encode(member);
 export const decodeMember = (bytes: Uint8Array): Member => memberCodec.decode(bytes);
 

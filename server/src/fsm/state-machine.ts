@@ -414,7 +414,6 @@ export class SnapshotRestorer {
       node.mtime = stat!.mtime;
       node.version = stat!.version;
       node.cversion = stat!.cversion;
-      node.aversion = stat!.aversion;
       fsm.tree.restoreNode(path, node);
     } else if (record.session) {
       const s = record.session;

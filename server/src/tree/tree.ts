@@ -60,13 +60,6 @@ export interface Stat {
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * The tree keeps its own copy of node data: decoded bytes are views into the message they came in
- * (a whole batch of a peer stream), and keeping the view would keep the whole message alive.
- */
-function ownCopy(data: Uint8Array): Uint8Array {
-  return data.length === 0 ? EMPTY : Uint8Array.prototype.slice.call(data);
-}
 
 export class ZNode {
   children: Set<string> | undefined = undefined;
@@ -75,7 +68,6 @@ export class ZNode {
   mtime: number;
   version = 0;
   cversion = 0;
-  aversion = 0;
 
   constructor(
     public data: Uint8Array,
@@ -105,7 +97,7 @@ export class ZNode {
       mtime: this.mtime,
       version: this.version,
       cversion: this.cversion,
-      aversion: this.aversion,
+      aversion: 0, // ACLs are not implemented: no ACL ever changes
       ephemeralOwner: this.ephemeralOwner,
       dataLength: this.data.length,
       numChildren: this.numChildren,
@@ -127,6 +119,10 @@ export interface CreateResult {
   undo: Undo;
 }
 
+/**
+ * Node data is held as given: callers pass bytes the tree may keep (the server copies decoded
+ * bytes out of their wire messages, see codec.ts).
+ */
 export class DataTree {
   private readonly nodes = new Map<string, ZNode>();
   /** session or lease id -> paths of the ephemeral nodes it owns */
@@ -193,7 +189,7 @@ export class DataTree {
     return this.ephemerals.get(owner) ?? new Set();
   }
 
-  /** All paths in the tree, parents before children (for snapshots and digests). */
+  /** All paths in the tree, parents before children (for snapshots), in no particular order otherwise. */
   *walk(): Generator<[string, ZNode]> {
     const stack: string[] = [ROOT];
     while (stack.length > 0) {
@@ -201,7 +197,7 @@ export class DataTree {
       const node = this.nodes.get(path)!;
       yield [path, node];
       if (node.children !== undefined) {
-        for (const name of [...node.children].sort().reverse()) stack.push(childPath(path, name));
+        for (const name of node.children) stack.push(childPath(path, name));
       }
     }
   }
@@ -229,7 +225,7 @@ export class DataTree {
     const actual = isSequentialKind(kind) ? path + sequenceSuffix(parent.cversion) : path;
     if (this.nodes.has(actual)) throw new NodeExistsError(`${actual} already exists`, { path: actual });
 
-    const node = new ZNode(ownCopy(data), kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
+    const node = new ZNode(data, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
     const parentCversion = parent.cversion;
     const parentPzxid = parent.pzxid;
     this.insert(actual, node, zxid);
@@ -272,7 +268,7 @@ export class DataTree {
     }
     const before = { data: node.data, mzxid: node.mzxid, mtime: node.mtime, version: node.version };
     this.dataBytes += data.length - node.data.length;
-    node.data = ownCopy(data);
+    node.data = data;
     node.mzxid = zxid;
     node.mtime = time;
     node.version++;

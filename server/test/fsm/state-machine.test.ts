@@ -175,8 +175,9 @@ describe('state machine', () => {
     apply(setData('/a', 'more'));
     fsm.bootstrap('cid', [{ id: 1, peerAddress: 'p', clientAddress: 'c', voter: true }]);
     const copy = StateMachine.restore(fsm.snapshotRecords({ index: fsm.appliedIndex, term: 1, conf: { voters: [1], learners: [] } }));
-    assert.deepEqual([...copy.tree.walk()].map(([p, n]) => [p, n.stat(), Buffer.from(n.data).toString(), n.kind, n.ttl]),
-      [...fsm.tree.walk()].map(([p, n]) => [p, n.stat(), Buffer.from(n.data).toString(), n.kind, n.ttl]));
+    const dump = (m: StateMachine) =>
+      [...m.tree.walk()].map(([p, n]) => [p, n.stat(), Buffer.from(n.data).toString(), n.kind, n.ttl]).sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
+    assert.deepEqual(dump(copy), dump(fsm));
     assert.deepEqual([...copy.sessions.values()], [...fsm.sessions.values()]);
     assert.deepEqual([...copy.tree.ephemeralsOf(s)], ['/a/e']);
     assert.deepEqual([...copy.tree.containers], ['/a/b']);
