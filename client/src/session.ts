@@ -5,7 +5,9 @@
  * restoring its watches there (the server replays the changes it missed).
  *
  * Requests in flight when a stream breaks fail with ConnectionLossError (a write's outcome is then
- * unknown, as in ZooKeeper); requests made while disconnected wait for the next connection.
+ * unknown, as in ZooKeeper); requests made while disconnected wait for the next connection. A
+ * member that stops answering (paused, partitioned, or without a quorum) is left after two thirds
+ * of the session timeout, as ZooKeeper's client does, so that the session can move in time.
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +19,7 @@ import type { SessionDown__Output as SessionDown } from '@conclave/proto/gen/con
 import type { SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectResponse__Output as ConnectResponse } from '@conclave/proto/gen/conclave/v1/ConnectResponse.js';
+import { CHANNEL_OPTIONS } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
 
@@ -43,11 +46,20 @@ export interface SessionOptions {
 
 type RequestBody = Omit<SessionRequest, 'id'>;
 
+/**
+ * Runs synchronously when the answer arrives, before any later response or event of the stream is
+ * processed: the place to register a client-side watch, so that an event right behind the answer
+ * (in the same batch) finds it.
+ */
+export type OnAnswer = (response: SessionResponse) => void;
+
 interface Pending {
   request: SessionRequest;
   resolve: (response: SessionResponse) => void;
   reject: (error: Error) => void;
+  onAnswer: OnAnswer | undefined;
   timer: NodeJS.Timeout | undefined;
+  sentAt: number;
 }
 
 const MAX_QUEUED = 100_000;
@@ -59,6 +71,8 @@ export class Session extends EventEmitter {
   memberId = 0;
   lastZxid = 0;
   state: SessionState = 'connecting';
+  /** the endpoint of the current (or last) connection */
+  endpoint = '';
   private secret: Uint8Array = new Uint8Array(0);
   private stream: grpc.ClientDuplexStream<SessionUp, SessionDown> | undefined;
   private readonly stubs = new Map<string, ConclaveStub>();
@@ -72,9 +86,9 @@ export class Session extends EventEmitter {
   private outbox: SessionRequest[] = [];
   private flushScheduled = false;
   private lastSent = 0;
+  private lastReceived = 0;
   private keepalive: NodeJS.Timeout | undefined;
   private reconnecting = false;
-  private disconnectedAt = 0;
 
   constructor(private readonly options: SessionOptions) {
     super();
@@ -83,16 +97,21 @@ export class Session extends EventEmitter {
 
   /** Opens the session on the first member that answers. */
   async open(): Promise<void> {
-    await this.connectLoop(true);
+    try {
+      await this.connectLoop(true);
+    } catch (error) {
+      this.shutdown('closed');
+      throw error;
+    }
   }
 
   /** Sends a request; resolves with the response (without its error), rejects with a typed error. */
-  request(body: RequestBody, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SessionResponse> {
+  request(body: RequestBody, options: { timeoutMs?: number; signal?: AbortSignal } = {}, onAnswer?: OnAnswer): Promise<SessionResponse> {
     if (this.state === 'closed') return Promise.reject(new ConclaveError('UNAVAILABLE', 'the client is closed'));
     if (this.state === 'expired') return Promise.reject(new SessionExpiredError(`session ${this.sessionId} has expired`));
     return new Promise<SessionResponse>((resolve, reject) => {
       const request: SessionRequest = { ...body, id: this.nextId++ };
-      const pending: Pending = { request, resolve, reject, timer: undefined };
+      const pending: Pending = { request, resolve, reject, onAnswer, timer: undefined, sentAt: 0 };
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
       const fail = (error: Error) => {
         if (this.inflight.get(request.id as number) === pending) this.inflight.delete(request.id as number);
@@ -118,7 +137,7 @@ export class Session extends EventEmitter {
 
   /** Closes the session on the server (its ephemerals go) and the stream. */
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'expired') return this.shutdown('closed');
     if (this.state === 'connected' || this.state === 'reconnected') {
       try {
         await this.request({ op: 'close', close: {} }, { timeoutMs: 5_000 });
@@ -140,14 +159,7 @@ export class Session extends EventEmitter {
     let stub = this.stubs.get(endpoint);
     if (stub === undefined) {
       const Conclave = loadPublicApi().conclave.v1.Conclave;
-      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), {
-        'grpc.max_receive_message_length': 8 * 1024 * 1024,
-        'grpc.max_send_message_length': 8 * 1024 * 1024,
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': 1_000,
-      });
+      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.set(endpoint, stub);
     }
     return stub;
@@ -199,7 +211,7 @@ export class Session extends EventEmitter {
             stream.cancel();
             return reject(errorFromCode(first.error.code as string, `${endpoint}: ${first.error.message}`));
           }
-          this.opened(stream, first.connect!, first.zxid);
+          this.opened(stream, endpoint, first.connect!, first.zxid);
           resolve();
           this.receive({ responses: down.responses.slice(1) });
           return;
@@ -236,13 +248,15 @@ export class Session extends EventEmitter {
     });
   }
 
-  private opened(stream: grpc.ClientDuplexStream<SessionUp, SessionDown>, connect: ConnectResponse, zxid: number): void {
+  private opened(stream: grpc.ClientDuplexStream<SessionUp, SessionDown>, endpoint: string, connect: ConnectResponse, zxid: number): void {
     const resumed = this.sessionId !== 0;
     this.stream = stream;
+    this.endpoint = endpoint;
     this.sessionId = connect.sessionId;
     this.secret = connect.secret;
     this.timeoutMs = connect.timeoutMs;
     this.memberId = connect.memberId;
+    this.lastReceived = Date.now();
     if (zxid > this.lastZxid) this.lastZxid = zxid;
     this.setState(resumed ? 'reconnected' : 'connected');
     this.startKeepalive();
@@ -252,7 +266,9 @@ export class Session extends EventEmitter {
   }
 
   private connectionLost(reason: string): void {
+    const stream = this.stream;
     this.stream = undefined;
+    stream?.cancel();
     // Never sent: they wait for the next connection.
     this.queued.unshift(...this.backlog);
     this.backlog = [];
@@ -264,7 +280,6 @@ export class Session extends EventEmitter {
       p.reject(error);
     }
     if (this.state === 'closed' || this.state === 'expired') return;
-    this.disconnectedAt = Date.now();
     this.setState('disconnected');
     if (this.reconnecting) return;
     this.reconnecting = true;
@@ -278,6 +293,7 @@ export class Session extends EventEmitter {
       this.backlog.push(pending);
       return;
     }
+    pending.sentAt = Date.now();
     this.inflight.set(pending.request.id as number, pending);
     this.outbox.push(pending.request);
     if (!this.flushScheduled) {
@@ -297,6 +313,7 @@ export class Session extends EventEmitter {
   }
 
   private receive(down: SessionDown): void {
+    this.lastReceived = Date.now();
     for (const response of down.responses) {
       if (response.zxid > this.lastZxid) this.lastZxid = response.zxid;
       if (response.id === 0) {
@@ -314,6 +331,7 @@ export class Session extends EventEmitter {
         if (response.multi) Object.assign(error, { results: response.multi.results });
         pending.reject(error);
       } else {
+        pending.onAnswer?.(response);
         pending.resolve(response);
       }
     }
@@ -326,19 +344,27 @@ export class Session extends EventEmitter {
       this.shutdown('expired');
       return;
     }
-    this.stream?.cancel();
     this.connectionLost(message);
   }
 
+  /**
+   * Pings when idle, so the session stays alive; and leaves a member that has not answered for two
+   * thirds of the session timeout although something was waiting for it.
+   */
   private startKeepalive(): void {
     clearInterval(this.keepalive);
     const interval = Math.max(100, Math.floor(this.timeoutMs / 3));
+    const readTimeout = Math.floor((this.timeoutMs * 2) / 3);
     this.keepalive = setInterval(() => {
-      if (this.stream === undefined) {
-        if (this.disconnectedAt > 0 && Date.now() - this.disconnectedAt > this.timeoutMs) this.emit('suspended');
+      if (this.stream === undefined) return;
+      const now = Date.now();
+      let oldest = Infinity;
+      for (const p of this.inflight.values()) if (p.sentAt < oldest) oldest = p.sentAt;
+      if (now - Math.max(this.lastReceived, oldest) > readTimeout) {
+        this.connectionLost(`no answer from member ${this.memberId} for ${now - this.lastReceived} ms`);
         return;
       }
-      if (Date.now() - this.lastSent >= interval) {
+      if (now - this.lastSent >= interval) {
         this.request({ op: 'ping', ping: {} }, { timeoutMs: this.timeoutMs }).catch(() => undefined);
       }
     }, interval);
@@ -364,7 +390,7 @@ export class Session extends EventEmitter {
     }
     const stream = this.stream;
     this.stream = undefined;
-    this.setState(state);
+    if (this.state !== 'closed' && this.state !== 'expired') this.setState(state);
     stream?.end();
     for (const stub of this.stubs.values()) stub.close();
     this.stubs.clear();
