@@ -19,7 +19,7 @@ import { ClusterAdmin } from './admin.js';
 import { parseEndpoints } from './endpoints.js';
 import { Channels } from './grpc.js';
 import { Leases } from './leases.js';
-import { Session, type OnAnswer } from './session.js';
+import { ConnectionLossError, Session, type OnAnswer } from './session.js';
 import type {
   CreateOptions,
   Data,
@@ -44,12 +44,16 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** requests in flight at once; more wait in the client (default 1,000, the server's per-session limit) */
   maxInFlight?: number;
+  /** stops trying to connect (connect() then rejects with the signal's reason) */
+  signal?: AbortSignal;
 }
 
 const toBytes = (data: Data | undefined): Buffer => (data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 
 /** A persistent (or recursive) watch: an async iterator of events, closed with close(). */
 export interface WatchStream extends AsyncIterable<WatchEvent> {
+  /** resolves once the cluster has set the watch (events from then on are all delivered) */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export class Conclave {
       requestTimeoutMs,
       maxInFlight: options.maxInFlight ?? 1_000,
     });
-    await session.open();
+    await session.open(options.signal);
     return new Conclave(session, endpoints, requestTimeoutMs);
   }
 
@@ -287,7 +291,7 @@ export class Conclave {
     const onState = (state: SessionState) => (state === 'closed' || state === 'expired') && wake?.();
     this.session.on('state', onState);
     this.session.watches.addPersistent(mode, path, listener);
-    const added = this.session.request({ op: 'addWatch', addWatch: { path, mode: options.recursive ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    const added = this.setPersistent(path, mode, listener);
     const close = async () => {
       if (closed) return;
       closed = true;
@@ -300,7 +304,11 @@ export class Conclave {
       }
     };
     const session = this.session;
+    const ready = added.then(() => undefined);
+    // Failures surface through `ready` and the iterator; do not let them go unhandled meanwhile.
+    ready.catch(() => undefined);
     return {
+      ready,
       close,
       async *[Symbol.asyncIterator]() {
         await added;
@@ -324,13 +332,28 @@ export class Conclave {
   /** A persistent watch delivered to a callback; returns the function that removes it. */
   async addWatch(path: string, listener: Watcher, options: { recursive?: boolean } = {}): Promise<() => Promise<void>> {
     const mode = options.recursive ? 'recursive' : 'persistent';
-    this.session.watches.addPersistent(mode, path, listener);
-    await this.session.request({ op: 'addWatch', addWatch: { path, mode: options.recursive ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    await this.setPersistent(path, mode, listener);
     return async () => {
       if (this.session.watches.removePersistent(mode, path, listener)) {
         await this.session.request({ op: 'removeWatches', removeWatches: { path, type: options.recursive ? 'PERSISTENT_RECURSIVE_WATCHER' : 'PERSISTENT_WATCHER' } });
       }
     };
+  }
+
+  /**
+   * Registers a persistent watcher here and on the server. When the answer is lost with the
+   * connection, the reconnect restores the watch (with the changes since the last seen zxid), so
+   * that counts as set.
+   */
+  private async setPersistent(path: string, mode: 'persistent' | 'recursive', listener: Watcher): Promise<void> {
+    this.session.watches.addPersistent(mode, path, listener);
+    try {
+      await this.session.request({ op: 'addWatch', addWatch: { path, mode: mode === 'recursive' ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    } catch (error) {
+      if (error instanceof ConnectionLossError) return;
+      this.session.watches.removePersistent(mode, path, listener);
+      throw error;
+    }
   }
 
   // ------------------------------------------------------------------ lifecycle

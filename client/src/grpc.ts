@@ -19,6 +19,14 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 1_000,
 };
 
+/** grpc-js's transport details, without its boilerplate: "connect ECONNREFUSED 127.0.0.1:1". */
+export function transportDetails(details: string | undefined): string {
+  return (details ?? '')
+    .replace(/\s*Resolution note:.*$/s, '')
+    .replace(/^No connection established\. Last error: (Error: )?/, '')
+    .replace(/\.$/, '') || 'unreachable';
+}
+
 /** A gRPC failure as a typed Conclave error. */
 export function fromServiceError(error: grpc.ServiceError, endpoint: string): ConclaveError {
   const code = error.metadata?.get('conclave-error')[0];
@@ -34,7 +42,7 @@ export function fromServiceError(error: grpc.ServiceError, endpoint: string): Co
     case grpc.status.DEADLINE_EXCEEDED:
       return new TimeoutError(`${endpoint}: no answer in time; the outcome is unknown`);
     case grpc.status.UNAVAILABLE:
-      return new UnavailableError(`${endpoint}: ${error.details || 'unreachable'}`);
+      return new UnavailableError(`${endpoint}: ${transportDetails(error.details)}`);
     default:
       return new InternalError(`${endpoint}: ${error.details || error.message}`);
   }

@@ -19,7 +19,7 @@ import type { SessionDown__Output as SessionDown } from '@conclave/proto/gen/con
 import type { SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectResponse__Output as ConnectResponse } from '@conclave/proto/gen/conclave/v1/ConnectResponse.js';
-import { CHANNEL_OPTIONS } from './grpc.js';
+import { CHANNEL_OPTIONS, transportDetails } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
 
@@ -64,6 +64,18 @@ interface Pending {
 
 const MAX_QUEUED = 100_000;
 
+/** Waits `ms`, or less if `signal` aborts first. */
+const pause = (ms: number, signal: AbortSignal | undefined) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+
 export class Session extends EventEmitter {
   readonly watches = new ClientWatches();
   sessionId = 0;
@@ -95,10 +107,10 @@ export class Session extends EventEmitter {
     this.endpointIndex = Math.floor(Math.random() * options.endpoints.length);
   }
 
-  /** Opens the session on the first member that answers. */
-  async open(): Promise<void> {
+  /** Opens the session on the first member that answers (giving up when `signal` aborts). */
+  async open(signal?: AbortSignal): Promise<void> {
     try {
-      await this.connectLoop(true);
+      await this.connectLoop(true, signal);
     } catch (error) {
       this.shutdown('closed');
       throw error;
@@ -165,11 +177,14 @@ export class Session extends EventEmitter {
     return stub;
   }
 
-  private async connectLoop(first: boolean): Promise<void> {
+  private async connectLoop(first: boolean, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
     let lastError: Error | undefined;
     for (let attempt = 0; ; attempt++) {
       if (this.state === 'closed' || this.state === 'expired') return;
+      if (signal?.aborted) {
+        throw lastError ? new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`) : signal.reason;
+      }
       const endpoint = this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
       this.endpointIndex++;
       try {
@@ -183,10 +198,10 @@ export class Session extends EventEmitter {
           return;
         }
         if (first && Date.now() - started > Math.max(this.options.connectTimeoutMs, this.options.sessionTimeoutMs)) {
-          throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')}: ${lastError.message}`);
+          throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`);
         }
       }
-      if ((attempt + 1) % this.options.endpoints.length === 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * (attempt + 1))));
+      if ((attempt + 1) % this.options.endpoints.length === 0) await pause(Math.min(1000, 50 * (attempt + 1)), signal);
     }
   }
 
@@ -227,7 +242,7 @@ export class Session extends EventEmitter {
         }
         if (this.stream === stream) this.connectionLost(error?.message ?? 'the member closed the stream');
       };
-      stream.on('error', (error: grpc.ServiceError) => broken(new UnavailableError(`${endpoint}: ${error.details || error.message}`)));
+      stream.on('error', (error: grpc.ServiceError) => broken(new UnavailableError(`${endpoint}: ${transportDetails(error.details || error.message)}`)));
       stream.on('end', () => broken(undefined));
       const restore = this.sessionId !== 0 && !this.watches.empty ? this.watches.toRestore(this.lastZxid) : null;
       stream.write({
