@@ -123,8 +123,11 @@ export class LeaseKeepAlive {
         this.close();
         return;
       }
+      const first = this.ttlMs === 0;
       this.ttlMs = r.ttlMs;
       this.lastRenewed = Date.now();
+      // Now that the TTL is known, renew at its pace from here.
+      if (first && this.intervalMs === undefined) this.schedule();
     });
     const broken = () => {
       if (this.call !== call || this.closed) return;
@@ -140,7 +143,12 @@ export class LeaseKeepAlive {
   private renew(): void {
     if (this.closed || this.call === undefined) return;
     this.call.write({ id: this.id });
-    const every = this.intervalMs ?? (this.ttlMs > 0 ? Math.max(100, Math.floor(this.ttlMs / 3)) : 500);
+    this.schedule();
+  }
+
+  /** The next renewal: every third of the TTL (100 ms until the TTL is known). */
+  private schedule(): void {
+    const every = this.intervalMs ?? (this.ttlMs > 0 ? Math.max(50, Math.floor(this.ttlMs / 3)) : 100);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.renew(), every);
   }

@@ -267,4 +267,4 @@ export function deadline(signal: AbortSignal | undefined, timeoutMs: number | un
 }
 
 /** True when `error` is what `deadline()`'s timeout aborts with. */
-export const isTimeout = (error: unknown): boolean => (error as Error | undefined)?.name === 'TimeoutError' && !(error as ConclaveError).code;
+export const isTimeout = (error: unknown): boolean => error instanceof DOMException && error.name === 'TimeoutError';
