@@ -1,5 +1,5 @@
 /** What the CLI prints: error lines and exit codes, stats, tables, data for JSON. Pure. */
-import type { ConclaveError, ErrorCode } from '@conclave/proto/errors';
+import { ConclaveError, type ErrorCode } from '@conclave/proto/errors';
 import type { MemberStatus, Membership } from '../admin.js';
 import type { Stat } from '../types.js';
 import { EXIT } from './args.js';
@@ -35,9 +35,8 @@ export function exitCodeFor(error: unknown): number {
 
 /** One line: "conclave: NoNode: no node at /x". */
 export function errorLine(error: unknown): string {
-  const e = error as Partial<ConclaveError> & Error;
-  const message = String(e?.message ?? error).split('\n')[0];
-  return typeof e?.code === 'string' && /^[A-Z_]+$/.test(e.code) ? `conclave: ${errorName(e.code)}: ${message}` : `conclave: ${message}`;
+  const message = String((error as Error | undefined)?.message ?? error).split('\n')[0];
+  return error instanceof ConclaveError ? `conclave: ${errorName(error.code)}: ${message}` : `conclave: ${message}`;
 }
 
 /** Data in JSON: as text when it is valid UTF-8, else base64. */
