@@ -259,11 +259,20 @@ export class Holding {
   }
 }
 
-/** A signal that aborts with `signal` or after `timeoutMs` (with a TimeoutError). */
+/**
+ * A signal that aborts with `signal` or after `timeoutMs` (with a TimeoutError DOMException).
+ * Not AbortSignal.any with AbortSignal.timeout: Node holds the sources of any() weakly, so the
+ * timeout can be collected, and its timer cleared, before it fires.
+ */
 export function deadline(signal: AbortSignal | undefined, timeoutMs: number | undefined): AbortSignal | undefined {
   if (timeoutMs === undefined) return signal;
-  const timeout = AbortSignal.timeout(Math.max(0, timeoutMs));
-  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')), Math.max(0, timeoutMs));
+  timer.unref();
+  if (signal?.aborted) controller.abort(signal.reason);
+  signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return controller.signal;
 }
 
 /** True when `error` is what `deadline()`'s timeout aborts with. */

@@ -127,11 +127,11 @@ export class SequentialLock {
     await deleteQuietly(this.client, held.node.path);
   }
 
-  /** Everyone holding or waiting, in queue order. */
+  /** Everyone holding or waiting, in queue order (as of now: read with a quorum). */
   async participants(): Promise<Participant[]> {
     let children: string[];
     try {
-      children = await retry(this.client, () => this.client.getChildren(this.path));
+      children = await retry(this.client, () => this.client.getChildren(this.path, { linearizable: true }));
     } catch (error) {
       if (error instanceof NoNodeError) return [];
       throw error;
