@@ -6,8 +6,8 @@
  *
  * Requests in flight when a stream breaks fail with ConnectionLossError (a write's outcome is then
  * unknown, as in ZooKeeper); requests made while disconnected wait for the next connection. A
- * member that stops answering (paused, partitioned, or without a quorum) is left after two thirds
- * of the session timeout, as ZooKeeper's client does, so that the session can move in time.
+ * member that stops answering (paused, partitioned, or stuck without a quorum) is left after two
+ * thirds of the session timeout, as ZooKeeper's client does, so that the session can move in time.
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
@@ -59,7 +59,6 @@ interface Pending {
   reject: (error: Error) => void;
   onAnswer: OnAnswer | undefined;
   timer: NodeJS.Timeout | undefined;
-  sentAt: number;
 }
 
 const MAX_QUEUED = 100_000;
@@ -123,7 +122,7 @@ export class Session extends EventEmitter {
     if (this.state === 'expired') return Promise.reject(new SessionExpiredError(`session ${this.sessionId} has expired`));
     return new Promise<SessionResponse>((resolve, reject) => {
       const request: SessionRequest = { ...body, id: this.nextId++ };
-      const pending: Pending = { request, resolve, reject, onAnswer, timer: undefined, sentAt: 0 };
+      const pending: Pending = { request, resolve, reject, onAnswer, timer: undefined };
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
       const fail = (error: Error) => {
         if (this.inflight.get(request.id as number) === pending) this.inflight.delete(request.id as number);
@@ -206,6 +205,11 @@ export class Session extends EventEmitter {
   }
 
   private connectTo(endpoint: string): Promise<void> {
+    // Moving a live session: each member gets its share of the session timeout (as ZooKeeper's
+    // client does), so that a silent one does not use up the time the others need.
+    const limit = this.sessionId === 0
+      ? this.options.connectTimeoutMs
+      : Math.min(this.options.connectTimeoutMs, Math.max(1_000, Math.floor(this.timeoutMs / this.options.endpoints.length)));
     return new Promise<void>((resolve, reject) => {
       const stream = this.stub(endpoint).Session();
       let settled = false;
@@ -213,8 +217,8 @@ export class Session extends EventEmitter {
         if (settled) return;
         settled = true;
         stream.cancel();
-        reject(new TimeoutError(`no connect answer from ${endpoint} within ${this.options.connectTimeoutMs} ms`));
-      }, this.options.connectTimeoutMs);
+        reject(new TimeoutError(`no connect answer from ${endpoint} within ${limit} ms`));
+      }, limit);
       const connectId = this.nextId++;
       stream.on('data', (down: SessionDown) => {
         if (!settled) {
@@ -308,7 +312,6 @@ export class Session extends EventEmitter {
       this.backlog.push(pending);
       return;
     }
-    pending.sentAt = Date.now();
     this.inflight.set(pending.request.id as number, pending);
     this.outbox.push(pending.request);
     if (!this.flushScheduled) {
@@ -363,26 +366,25 @@ export class Session extends EventEmitter {
   }
 
   /**
-   * Pings when idle, so the session stays alive; and leaves a member that has not answered for two
-   * thirds of the session timeout although something was waiting for it.
+   * Pings after a third of the session timeout without sending (so the session stays alive and
+   * the member's silence shows), and leaves a member that has said nothing for two thirds of it:
+   * ZooKeeper's read timeout, which leaves a third for moving the session before it could expire.
    */
   private startKeepalive(): void {
     clearInterval(this.keepalive);
-    const interval = Math.max(100, Math.floor(this.timeoutMs / 3));
+    const idle = Math.floor(this.timeoutMs / 3);
     const readTimeout = Math.floor((this.timeoutMs * 2) / 3);
     this.keepalive = setInterval(() => {
       if (this.stream === undefined) return;
       const now = Date.now();
-      let oldest = Infinity;
-      for (const p of this.inflight.values()) if (p.sentAt < oldest) oldest = p.sentAt;
-      if (now - Math.max(this.lastReceived, oldest) > readTimeout) {
+      if (now - this.lastReceived > readTimeout) {
         this.connectionLost(`no answer from member ${this.memberId} for ${now - this.lastReceived} ms`);
         return;
       }
-      if (now - this.lastSent >= interval) {
+      if (now - this.lastSent >= idle) {
         this.request({ op: 'ping', ping: {} }, { timeoutMs: this.timeoutMs }).catch(() => undefined);
       }
-    }, interval);
+    }, Math.max(20, Math.floor(this.timeoutMs / 15)));
     this.keepalive.unref();
   }
 
