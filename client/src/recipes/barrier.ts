@@ -81,25 +81,36 @@ export class DoubleBarrier {
   /** Joins, and waits until `count` participants have joined. */
   enter(options: WaitOptions = {}): Promise<void> {
     return withTimeout(`${this.path} enter`, options, async (signal) => {
-      await this.createOurs(signal);
-      for (;;) {
-        let ready = false;
-        await waitForWatch(this.client, async (watcher) => {
-          if ((await this.client.exists(this.readyPath, { watch: watcher })) !== null) {
-            ready = true;
-            return false;
-          }
-          const present = (await this.client.getChildren(this.path)).filter((c) => c !== READY).length;
-          if (present < this.count) return true;
-          await this.client.create(this.readyPath).catch((error) => {
-            if (!(error instanceof NodeExistsError)) throw error;
-          });
-          ready = true;
-          return false;
-        }, signal);
-        if (ready) return;
+      try {
+        await this.waitForAll(signal);
+      } catch (error) {
+        // Given up: no longer a participant that the others would count.
+        await deleteQuietly(this.client, this.ours).catch(() => undefined);
+        throw error;
       }
     });
+  }
+
+  /** Joins, then waits for the ready flag, raising it once `count` participants are in. */
+  private async waitForAll(signal: AbortSignal | undefined): Promise<void> {
+    await this.createOurs(signal);
+    for (;;) {
+      let ready = false;
+      await waitForWatch(this.client, async (watcher) => {
+        if ((await this.client.exists(this.readyPath, { watch: watcher })) !== null) {
+          ready = true;
+          return false;
+        }
+        const present = (await this.client.getChildren(this.path)).filter((c) => c !== READY).length;
+        if (present < this.count) return true;
+        await this.client.create(this.readyPath).catch((error) => {
+          if (!(error instanceof NodeExistsError)) throw error;
+        });
+        ready = true;
+        return false;
+      }, signal);
+      if (ready) return;
+    }
   }
 
   /** Leaves, and waits until every participant has left. */

@@ -4,8 +4,8 @@
  *
  * Exactly once, through connection loss: each change is a multi that also writes the operation's
  * id into this client's marker node (`<path>/op-<guid>`, ephemeral); when a change's outcome is
- * unknown, the marker tells whether it was applied, so a change is never applied twice and a
- * caller never gets a result that did not happen.
+ * unknown, the session's writes are settled and the marker then tells whether it was applied, so
+ * a change is never applied twice and a caller never gets a result that did not happen.
  *
  *   const hits = new DistributedCounter(client, '/counters/hits');
  *   const { after } = await hits.increment();
@@ -13,7 +13,7 @@
 import { BadVersionError, NodeExistsError, NoNodeError, type ConclaveError } from '@conclave/proto/errors';
 import type { Conclave } from '../client.js';
 import type { Op } from '../types.js';
-import { isRetryable, joinPath, newGuid, retry, sleep, validateDir } from './internal.js';
+import { isRetryable, joinPath, newGuid, retry, settle, sleep, validateDir } from './internal.js';
 
 export class DistributedCounter {
   private readonly marker: string;
@@ -109,6 +109,7 @@ export class DistributedCounter {
         }
         if (!isRetryable(e)) throw error;
         await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)));
+        await settle(this.client);
         if (await this.applied(opId)) return true;
       }
     }

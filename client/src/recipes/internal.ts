@@ -133,6 +133,17 @@ export function waitForDeletion(client: Conclave, path: string, signal?: AbortSi
   return waitForWatch(client, async (watcher) => (await client.exists(path, { watch: watcher })) !== null, signal);
 }
 
+/**
+ * Makes the outcome of this session's earlier writes final. A write whose answer was lost (the
+ * connection broke, the member had no quorum, the answer was late) may still be in flight and be
+ * applied later; but a session's requests are applied in the order sent, so once a later write of
+ * the session is applied, each earlier one has been applied or never will be. The later write is
+ * a multi holding one check that always passes: it changes nothing.
+ */
+export async function settle(client: Conclave, signal?: AbortSignal): Promise<void> {
+  await retry(client, () => client.multi([{ op: 'check', path: '/', version: -1 }]), signal);
+}
+
 /** Deletes a node, retrying through connection loss; a node already gone is fine. */
 export async function deleteQuietly(client: Conclave, path: string): Promise<void> {
   try {
@@ -152,9 +163,10 @@ export interface CreatedNode {
 
 /**
  * Creates a protected sequential node `dir/_c_<guid>-<name>NNNNNNNNNN` (creating `dir` and its
- * ancestors, as containers by default, when missing). When the outcome of a create is unknown (connection loss, no quorum,
- * timeout), it looks for its GUID among the children before trying again, so that it never leaves
- * a second node of its own behind it.
+ * ancestors, as containers by default, when missing). When the outcome of a create is unknown
+ * (connection loss, no quorum, timeout), it settles the session's writes and looks for its GUID
+ * among the children before trying again, so that it never leaves a second node of its own.
+ * `signal` stops it between attempts, never while the outcome of one is unknown.
  */
 export async function createProtected(
   client: Conclave,
@@ -178,8 +190,11 @@ export async function createProtected(
         continue;
       }
       if (!isRetryable(error) || sessionOver(client)) throw error;
-      await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)), signal);
-      const found = await findProtected(client, dir, guid, signal);
+      // The create may yet be applied: find out first, even if `signal` aborts meanwhile, so that
+      // no node of ours is left behind unknown to the caller.
+      await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)));
+      await settle(client);
+      const found = await findProtected(client, dir, guid);
       if (found) return found;
     }
   }

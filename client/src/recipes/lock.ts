@@ -18,7 +18,6 @@ import {
   Holding,
   isTimeout,
   joinPath,
-  protectedPrefix,
   retry,
   sortBySequence,
   validateDir,
@@ -189,13 +188,8 @@ export class SequentialLock {
     let node: CreatedNode | undefined;
     try {
       node = await createProtected(this.client, this.path, this.nodeName, this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', signal);
-      const mine = protectedPrefix(node.guid);
       for (;;) {
-        const children = await retry(this.client, () => this.client.getChildren(this.path), signal);
-        // Nodes of our own earlier create attempts whose outcome was unknown (applied late): not contenders.
-        const strays = children.filter((c) => c.startsWith(mine) && c !== node!.name);
-        for (const stray of strays) void deleteQuietly(this.client, joinPath(this.path, stray)).catch(() => undefined);
-        const contenders = this.contenders(children.filter((c) => !strays.includes(c)));
+        const contenders = this.contenders(await retry(this.client, () => this.client.getChildren(this.path), signal));
         const index = contenders.indexOf(node.name);
         if (index < 0) throw new NoNodeError(`${node.path} vanished while waiting for the lock (deleted, or the session expired)`, { path: node.path });
         const verdict = this.predicate(contenders, index);

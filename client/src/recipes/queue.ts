@@ -6,7 +6,8 @@
  * Exactly once, through connection loss: put() names its node with a GUID, so that a put whose
  * outcome is unknown finds its own node instead of adding the item twice; take() moves the item
  * into a claim node named after the taker in one multi (delete the item + create the claim), so
- * that a take whose outcome is unknown can tell whether the item became its own. The claim is
+ * that a take whose outcome is unknown can tell (once the session's writes are settled) whether
+ * the item became its own. The claim is
  * ephemeral and deleted once take() has the data: a consumer that dies after take() returns loses
  * that item (as with any queue that hands items out), but the queue itself never loses or
  * duplicates one.
@@ -18,7 +19,7 @@
 import { BadVersionError, NodeExistsError, NoNodeError, TimeoutError, type ConclaveError } from '@conclave/proto/errors';
 import type { Conclave } from '../client.js';
 import type { Data, Watcher } from '../types.js';
-import { createProtected, deadline, isRetryable, isTimeout, joinPath, newGuid, retry, sequenceOf, sleep, validateDir, waitForWatch, deleteQuietly } from './internal.js';
+import { createProtected, deadline, deleteQuietly, isRetryable, isTimeout, joinPath, newGuid, retry, sequenceOf, settle, sleep, validateDir, waitForWatch } from './internal.js';
 
 const CLAIMS = '.claims';
 const ITEM = /^_c_[0-9a-f]{32}-item-(?:(\d{10})-)?(\d{10})$/;
@@ -147,9 +148,11 @@ export class DistributedQueue {
           continue;
         }
         if (!(isRetryable(e) || (e instanceof NodeExistsError && e.opIndex === 1))) throw error;
-        // Unknown outcome: the claim node tells whether the item became ours.
-        await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)), signal);
-        if ((await retry(this.client, () => this.client.exists(claimPath), signal)) === null) continue;
+        // Unknown outcome: once settled, the claim node tells whether the item became ours. Not
+        // cut short by `signal`: the item would be lost if it was ours and we walked away.
+        await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)));
+        await settle(this.client);
+        if ((await retry(this.client, () => this.client.exists(claimPath))) === null) continue;
       }
       await deleteQuietly(this.client, claimPath);
       return got.data;

@@ -19,7 +19,6 @@ import {
   Holding,
   isTimeout,
   joinPath,
-  protectedPrefix,
   retry,
   sortBySequence,
   validateDir,
@@ -90,17 +89,13 @@ export class Semaphore {
       else if (!(await gate.tryAcquire())) return undefined;
       try {
         node = await createProtected(this.client, this.leasesPath, 'lease-', this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', signal);
-        const mine = protectedPrefix(node.guid);
-        const stray = (name: string) => name.startsWith(mine) && name !== node!.name;
         for (;;) {
-          const names = await retry(this.client, () => this.leaseNames(), signal);
-          for (const name of names.filter(stray)) void deleteQuietly(this.client, joinPath(this.leasesPath, name)).catch(() => undefined);
-          if (names.filter((n) => !stray(n)).length <= this.maxLeases) break;
+          if ((await retry(this.client, () => this.leaseNames(), signal)).length <= this.maxLeases) break;
           if (!wait) {
             await deleteQuietly(this.client, node.path);
             return undefined;
           }
-          await waitForWatch(this.client, async (watcher) => (await this.leaseNames(watcher)).filter((n) => !stray(n)).length > this.maxLeases, signal);
+          await waitForWatch(this.client, async (watcher) => (await this.leaseNames(watcher)).length > this.maxLeases, signal);
         }
       } finally {
         await gate.release();
