@@ -20,7 +20,8 @@ export async function killDuring(cluster: TestCluster, progress: () => number, t
   await cluster.restart(leader);
   await at(0.6);
   const current = await cluster.leader();
-  const follower = [...cluster.members.keys()].find((id) => id !== current && cluster.running(id))!;
+  const followers = [...cluster.members.keys()].filter((id) => id !== current && cluster.running(id));
+  const follower = followers.find((id) => id !== leader) ?? followers[0]!;
   await cluster.kill(follower);
   await at(0.85);
   await cluster.restart(follower);

@@ -65,7 +65,7 @@ describe('recipes under failures: locks (separate processes, real 3-member clust
     for (let i = 1; i < writes.length; i++) assert.ok(writes[i]! > writes[i - 1]!, 'write tokens increase');
   });
 
-  it('Semaphore (3 leases): 6 processes x 10 rounds; never more than 3 holders, tokens increase in grant order', async () => {
+  it('Semaphore (3 leases): 6 processes x 10 rounds; never more than 3 holders, each lease its own token', async () => {
     const { entries } = await contend('semaphore', 6, 10, { count: 3, holdMs: 40 });
     assert.equal(assertBounded(entries, 3), 3);
   });

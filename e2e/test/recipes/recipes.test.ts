@@ -182,7 +182,7 @@ describe('recipes (real server, clients in one process)', function () {
   });
 
   describe('Semaphore', () => {
-    it('at most N holders, granted in order; tryAcquire when full gives null', async () => {
+    it('at most N holders, each lease its own token; tryAcquire when full gives null; leases granted in order', async () => {
       const path = unique('sem');
       const log: Section[] = [];
       await Promise.all(
