@@ -67,6 +67,8 @@ export interface Stubs {
 export class Channels {
   private readonly stubs = new Map<string, Stubs>();
   private next = 0;
+  /** set by close(): no new channels after it */
+  closed = false;
 
   constructor(
     readonly endpoints: string[],
@@ -75,6 +77,7 @@ export class Channels {
   ) {}
 
   stubsFor(endpoint: string): Stubs {
+    if (this.closed) throw new UnavailableError('the client is closed');
     let stubs = this.stubs.get(endpoint);
     if (stubs === undefined) {
       const api = loadPublicApi().conclave.v1;
@@ -141,6 +144,7 @@ export class Channels {
   }
 
   close(): void {
+    this.closed = true;
     // The cluster stub shares the leases stub's channel: closing one closes both.
     for (const { leases } of this.stubs.values()) leases.close();
     this.stubs.clear();

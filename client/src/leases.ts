@@ -113,6 +113,8 @@ export class LeaseKeepAlive {
 
   private open(): void {
     if (this.closed) return;
+    // Renewals end with the client that made them.
+    if (this.channels.closed) return this.close();
     const endpoints = this.channels.order();
     const endpoint = endpoints[this.attempt++ % endpoints.length]!;
     const call = this.channels.stubsFor(endpoint).leases.KeepAlive();

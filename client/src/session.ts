@@ -103,6 +103,8 @@ export class Session extends EventEmitter {
 
   constructor(private readonly options: SessionOptions) {
     super();
+    // Every waiting recipe listens to the state: many listeners are normal, not a leak.
+    this.setMaxListeners(0);
     this.endpointIndex = Math.floor(Math.random() * options.endpoints.length);
   }
 
