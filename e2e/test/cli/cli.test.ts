@@ -137,6 +137,9 @@ describe('conclave CLI (real command, real 3-member cluster)', function () {
   it('watch [-R]: prints each change as it happens until Ctrl-C, then exits 0', async () => {
     const p = unique();
     await client.create(p);
+    // Every member has applied the create before the watches start, so none reports it.
+    const { commitIndex } = (await cluster.status(await cluster.leader()))!;
+    await waitFor(async () => (await Promise.all([1, 2, 3].map((id) => cluster.status(id)))).every((s) => s !== undefined && s.appliedIndex >= commitIndex), 10_000, 'all applied');
     const human = start(['watch', '-R', p], { endpoints: cluster.endpoints() });
     const machine = start(['watch', '--json', p], { endpoints: cluster.endpoints() });
     await waitFor(() => human.err.includes('watching') && machine.err.includes('watching'), 10_000, 'watches set');

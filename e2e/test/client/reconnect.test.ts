@@ -89,6 +89,8 @@ describe('client: reconnects and session moves (real 3-member cluster)', functio
     const writer = await Conclave.connect({ endpoints: cluster.endpoints([1, 2, 3].filter((id) => id !== follower)) });
     const p = unique();
     await writer.create(p);
+    // The watcher's member may not have applied that create yet: catch up first, or its event comes too.
+    await watcher.sync(p);
     const events: WatchEvent[] = [];
     await watcher.addWatch(p, (e) => events.push(e), { recursive: true });
     const late: WatchEvent[] = [];
