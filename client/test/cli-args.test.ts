@@ -115,7 +115,9 @@ describe('conclave CLI: arguments', () => {
   });
 
   it('--help on every command shows examples and exits 0; the main help documents exit codes', () => {
-    for (const argv of [['create'], ['get'], ['set'], ['stat'], ['ls'], ['rm'], ['watch'], ['lock'], ['elect'], ['cluster', 'status'], ['cluster', 'add'], ['cluster', 'transfer'], ['snapshot', 'save']]) {
+    const commands = [['create'], ['get'], ['set'], ['stat'], ['ls'], ['rm'], ['watch'], ['lock'], ['elect'], ['cluster'], ['snapshot']];
+    const subcommands = [['cluster', 'status'], ['cluster', 'members'], ['cluster', 'add'], ['cluster', 'promote'], ['cluster', 'remove'], ['cluster', 'transfer'], ['snapshot', 'save']];
+    for (const argv of [...commands, ...subcommands]) {
       const { error, output } = parse([...argv, '--help']);
       assert.equal(error?.exitCode, 0, argv.join(' '));
       assert.match(output, /Examples:\n {2}conclave /, argv.join(' '));

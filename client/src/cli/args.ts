@@ -206,7 +206,10 @@ Examples:
     .argument('[proposal]', 'what this candidate publishes (default host:pid)')
     .action((name: string, proposal: string | undefined) => set({ cmd: 'elect', path: recipePath(name, '/elections'), proposal }));
 
-  const cluster = program.command('cluster').description('Cluster administration: status, members, membership changes, leadership.');
+  const cluster = program
+    .command('cluster')
+    .description('Cluster administration: status, members, membership changes, leadership. Needs no quorum for status and members.')
+    .addHelpText('after', '\nExamples:\n  conclave cluster status\n  conclave cluster add 4 10.0.0.4:2882 10.0.0.4:2281 && conclave cluster promote 4');
   const sub = (name: string, description: string, examples: string[]) =>
     cluster
       .command(name)
@@ -236,7 +239,10 @@ Examples:
     .argument('[id]', 'member id', memberId)
     .action((id: number | undefined) => set({ cmd: 'cluster transfer', id: id ?? 0 }));
 
-  const snapshot = program.command('snapshot').description('Snapshots of the state.');
+  const snapshot = program
+    .command('snapshot')
+    .description('Snapshots of the state.')
+    .addHelpText('after', '\nExamples:\n  conclave snapshot save backup.snap');
   snapshot
     .command('save')
     .description("Save a member's latest snapshot to FILE (written whole or not at all).")

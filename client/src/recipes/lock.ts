@@ -106,8 +106,10 @@ export class SequentialLock {
   /** Runs `fn` while holding the lock; `signal` aborts if the lock is lost meanwhile. */
   async withLock<T>(fn: (token: number, signal: AbortSignal) => Promise<T> | T, options: AcquireOptions = {}): Promise<T> {
     const token = await this.acquire(options);
+    // Lost already (it can happen between two lines): the task still gets an aborted signal.
+    const signal = this.signal ?? AbortSignal.abort(new Error(`${this.path}: the lock was lost`));
     try {
-      return await fn(token, this.signal!);
+      return await fn(token, signal);
     } finally {
       await this.release();
     }
