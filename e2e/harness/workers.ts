@@ -24,8 +24,18 @@ export interface Worker {
   next(key: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+const started = new Set<ChildProcess>();
+
+/** Kills every worker still running (after a failed test, which may leave them waiting forever). */
+export function killWorkers(): void {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  started.clear();
+}
+
 export function startWorker(config: WorkerConfig): Worker {
   const child = spawn(process.execPath, [WORKER_MAIN, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   let buffered = '';

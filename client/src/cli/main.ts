@@ -2,8 +2,8 @@
 /**
  * conclave: the command-line client (see `conclave --help`). Parses the arguments (args.ts), runs
  * the command (run.ts), and exits with its code: a one-line error on stderr and a non-zero code on
- * failure. The first Ctrl-C stops a long-running command cleanly (watch, lock, elect); a second
- * one, or one during any other command, exits at once with 130.
+ * failure. The first Ctrl-C stops a long-running command cleanly (watch, lock, elect), within 5 s;
+ * a second one, or one during any other command, exits at once with 130.
  */
 import { createRequire } from 'node:module';
 import { CommanderError } from 'commander';
@@ -18,6 +18,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (++interrupts > 1 || handlers.size === 0) process.exit(130);
     for (const handler of [...handlers]) handler(signal);
+    // Stopping cleanly needs the cluster (resign, release, close the session): do not wait forever for it.
+    setTimeout(() => process.exit(130), 5_000).unref();
   });
 }
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Conclave } from '@conclave/client';
 import { TestCluster, freePort } from '../../harness/cluster.js';
-import { CLI_BIN, conclave as run, start, type CliOptions } from '../../harness/cli.js';
+import { CLI_BIN, conclave as run, start, type CliOptions, type Running } from '../../harness/cli.js';
 import { waitFor } from '../../harness/checks.js';
 
 describe('conclave CLI (real command, real 3-member cluster)', function () {
@@ -20,12 +20,26 @@ describe('conclave CLI (real command, real 3-member cluster)', function () {
   let n = 0;
   const unique = () => `/cli${++n}`;
   const conclave = (args: string[], options: CliOptions = {}) => run(args, { endpoints: cluster.endpoints(), ...options });
+  /** Long-running commands, stopped after each test whatever happened. */
+  const running: Running[] = [];
+  const launch = (args: string[]) => {
+    const child = start(args, { endpoints: cluster.endpoints() });
+    running.push(child);
+    return child;
+  };
   const json = <T>(stdout: string): T => JSON.parse(stdout) as T;
 
   before(async () => {
     cluster = await TestCluster.start({ members: 3 });
     client = await Conclave.connect({ endpoints: cluster.endpoints() });
     tmp = mkdtempSync(path.join(os.tmpdir(), 'conclave-cli-'));
+  });
+  afterEach(async () => {
+    for (const child of running.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // A command it ran may hold its output open a while longer: do not wait for that.
+      await Promise.race([child.done, new Promise((r) => setTimeout(r, 2_000))]);
+    }
   });
   after(async () => {
     await client?.close();
@@ -140,14 +154,14 @@ describe('conclave CLI (real command, real 3-member cluster)', function () {
     // Every member has applied the create before the watches start, so none reports it.
     const { commitIndex } = (await cluster.status(await cluster.leader()))!;
     await waitFor(async () => (await Promise.all([1, 2, 3].map((id) => cluster.status(id)))).every((s) => s !== undefined && s.appliedIndex >= commitIndex), 10_000, 'all applied');
-    const human = start(['watch', '-R', p], { endpoints: cluster.endpoints() });
-    const machine = start(['watch', '--json', p], { endpoints: cluster.endpoints() });
-    await waitFor(() => human.err.includes('watching') && machine.err.includes('watching'), 10_000, 'watches set');
+    const human = launch(['watch', '-R', p]);
+    const machine = launch(['watch', '--json', p]);
+    await waitFor(() => human.err.includes('watching') && machine.err.includes('watching'), 30_000, 'watches set');
     await client.create(`${p}/a`, '1');
     await client.set(`${p}/a`, '2');
     await client.set(p, 'x');
     await client.delete(`${p}/a`);
-    await waitFor(() => human.out.split('\n').length > 4 && machine.out.split('\n').length > 3, 5_000, 'events printed');
+    await waitFor(() => human.out.split('\n').length > 4 && machine.out.split('\n').length > 3, 30_000, 'events printed');
     human.kill('SIGINT');
     machine.kill('SIGINT');
     const [h, m] = await Promise.all([human.done, machine.done]);
@@ -182,8 +196,8 @@ describe('conclave CLI (real command, real 3-member cluster)', function () {
 
   it('lock --wait gives up with exit 4 while another holds it; Ctrl-C stops the command and releases', async () => {
     const name = `l${++n}`;
-    const holder = start(['lock', name, '--', 'sh', '-c', 'echo held; exec sleep 30'], { endpoints: cluster.endpoints() });
-    await waitFor(() => holder.out.includes('held'), 10_000, 'lock held');
+    const holder = launch(['lock', name, '--', 'sh', '-c', 'echo held; exec sleep 30']);
+    await waitFor(() => holder.out.includes('held'), 30_000, 'lock held');
     const blocked = await conclave(['lock', name, '--wait', '200', '--', 'true']);
     assert.deepEqual([blocked.code, blocked.stderr], [4, `conclave: /locks/${name} is held by another; not acquired within 200 ms\n`]);
     const missing = await conclave(['lock', `${name}-other`, '--', 'no-such-command-anywhere']);
@@ -197,13 +211,13 @@ describe('conclave CLI (real command, real 3-member cluster)', function () {
 
   it('elect: prints when elected, hands over when the leader stops (Ctrl-C resigns)', async () => {
     const name = `e${++n}`;
-    const a = start(['elect', name, 'alpha'], { endpoints: cluster.endpoints() });
-    await waitFor(() => a.out.includes('elected'), 10_000, 'alpha elected');
-    const b = start(['--json', 'elect', name, 'beta'], { endpoints: cluster.endpoints() });
-    await waitFor(() => b.out.includes('campaigning'), 10_000, 'beta campaigning');
+    const a = launch(['elect', name, 'alpha']);
+    await waitFor(() => a.out.includes('elected'), 30_000, 'alpha elected');
+    const b = launch(['--json', 'elect', name, 'beta']);
+    await waitFor(() => b.out.includes('campaigning'), 30_000, 'beta campaigning');
     assert.deepEqual(json(b.out.trim()), { event: 'campaigning', path: `/elections/${name}`, leader: 'alpha' });
     a.kill('SIGINT');
-    await waitFor(() => b.out.includes('elected'), 10_000, 'beta elected');
+    await waitFor(() => b.out.includes('elected'), 30_000, 'beta elected');
     const ra = await a.done;
     assert.equal(ra.code, 0);
     assert.match(ra.stdout, new RegExp(`^campaigning for /elections/${name}; leader: none\\nelected: /elections/${name} \\(fencing token (\\d+)\\)\\nresigned\\n$`));

@@ -12,7 +12,7 @@ import { Conclave } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
 import { readLog, waitFor } from '../../harness/checks.js';
 import { killDuring } from '../../harness/chaos.js';
-import { allDone, startWorker, type Worker } from '../../harness/workers.js';
+import { allDone, killWorkers, startWorker, type Worker } from '../../harness/workers.js';
 
 type Entry = { w: number; e: string; round?: number };
 
@@ -39,6 +39,7 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
   let dir: string;
 
   afterEach(async function () {
+    killWorkers();
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestCluster } from '../../harness/cluster.js';
 import { assertExclusive, readLog, waitFor, type Section } from '../../harness/checks.js';
-import { allDone, startFencedResource, startWorker } from '../../harness/workers.js';
+import { allDone, killWorkers, startFencedResource, startWorker } from '../../harness/workers.js';
 
 type Term = Section & { m?: number; lost?: boolean };
 
@@ -28,6 +28,7 @@ describe('recipes under failures: leader election (separate processes, real 3-me
     resource = await startFencedResource();
   });
   afterEach(async function () {
+    killWorkers();
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await resource.close();
     await cluster.stop();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { TestCluster } from '../../harness/cluster.js';
 import { assertBounded, assertExclusive, assertReadWrite, readLog } from '../../harness/checks.js';
 import { killDuring } from '../../harness/chaos.js';
-import { allDone, startWorker } from '../../harness/workers.js';
+import { allDone, killWorkers, startWorker } from '../../harness/workers.js';
 import type { WorkerConfig } from '../../harness/recipe-worker.js';
 
 describe('recipes under failures: locks (separate processes, real 3-member cluster)', function () {
@@ -24,6 +24,7 @@ describe('recipes under failures: locks (separate processes, real 3-member clust
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-recipes-'));
   });
   afterEach(async function () {
+    killWorkers();
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { Conclave } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
 import { readLog } from '../../harness/checks.js';
 import { killDuring } from '../../harness/chaos.js';
-import { allDone, startWorker } from '../../harness/workers.js';
+import { allDone, killWorkers, startWorker } from '../../harness/workers.js';
 
 type Entry = { w: number; e: string; item?: string; after?: number };
 
@@ -25,6 +25,7 @@ describe('recipes under failures: queues and counters (separate processes, real 
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-queue-'));
   });
   afterEach(async function () {
+    killWorkers();
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
