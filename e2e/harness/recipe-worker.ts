@@ -16,15 +16,18 @@ import {
   DoubleBarrier,
   Group,
   GroupMember,
+  Barrier,
   LeaderElection,
+  LeaderLatch,
   Mutex,
+  NodeCache,
   ReadWriteLock,
   Semaphore,
   TreeCache,
 } from '@conclave/client';
 
 export interface WorkerConfig {
-  role: 'mutex' | 'rwlock' | 'semaphore' | 'election' | 'producer' | 'consumer' | 'counter' | 'double-barrier' | 'member' | 'group-watcher' | 'cache';
+  role: 'mutex' | 'rwlock' | 'semaphore' | 'election' | 'latch' | 'producer' | 'consumer' | 'counter' | 'barrier' | 'double-barrier' | 'member' | 'group-watcher' | 'cache';
   endpoints: string;
   path: string;
   /** the shared log file */
@@ -43,6 +46,8 @@ export interface WorkerConfig {
   idleMs?: number;
   /** election: the fenced resource's URL */
   resource?: string;
+  /** cache: how deep (0: the node only, a NodeCache) */
+  depth?: number;
   sessionTimeoutMs?: number;
 }
 
@@ -93,6 +98,27 @@ async function main(): Promise<object> {
       }
       case 'election':
         return await elect(client, rounds, hold);
+      case 'latch': {
+        // A latch per term: it leads, holds for a while, and closes (which hands leadership on).
+        for (let i = 0; i < rounds; i++) {
+          const latch = new LeaderLatch(client, config.path, { id: `w${config.id}` });
+          latch.start();
+          await latch.await();
+          const token = latch.fencingToken!;
+          log({ e: 'enter', t: token });
+          const lost = new Promise<void>((resolve) => latch.onChange((leading) => !leading && resolve()));
+          await Promise.race([sleep(hold), lost]);
+          log({ e: 'exit', t: token });
+          await latch.close();
+        }
+        return { rounds };
+      }
+      case 'barrier': {
+        log({ e: 'waiting' });
+        await new Barrier(client, config.path).wait();
+        log({ e: 'passed' });
+        return {};
+      }
       case 'producer': {
         const queue = config.priority ? new DistributedPriorityQueue(client, config.path) : new DistributedQueue(client, config.path);
         for (let i = 0; i < (config.items ?? 100); i++) {
@@ -151,7 +177,17 @@ async function main(): Promise<object> {
         return {};
       }
       case 'cache': {
-        const cache = new TreeCache(client, config.path);
+        if (config.depth === 0) {
+          const cache = new NodeCache(client, config.path);
+          let changes = 0;
+          cache.onChange(() => changes++);
+          await cache.start();
+          console.log(JSON.stringify({ ready: true }));
+          await commands(client, () => ({ changes, nodes: cache.current ? { [config.path]: cache.current.data.toString() } : {} }));
+          await cache.close();
+          return {};
+        }
+        const cache = new TreeCache(client, config.path, config.depth === undefined ? {} : { maxDepth: config.depth });
         let resets = 0;
         cache.onEvent((e) => e.type === 'reset' && resets++);
         await cache.start();

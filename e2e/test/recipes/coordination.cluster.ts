@@ -1,14 +1,15 @@
 /**
  * Barriers, group membership and caches from separate processes against a real 3-member cluster,
- * with members killed: double barriers hold every round, the group loses nobody to a member
- * failure (and drops a dead process after its session timeout), and tree caches end equal to the
- * tree, including after a WATCH_RESET (resynchronized when the member cannot replay what they missed).
+ * with members killed: a barrier holds its waiters until removed, double barriers hold every
+ * round, the group loses nobody to a member failure (and drops a dead process after its session
+ * timeout), and tree and node caches end equal to the tree, including after a WATCH_RESET
+ * (resynchronized when their member cannot replay what they missed).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Conclave } from '@conclave/client';
+import { Barrier, Conclave } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
 import { readLog, waitFor } from '../../harness/checks.js';
 import { killDuring } from '../../harness/chaos.js';
@@ -75,6 +76,31 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
       }
     });
 
+    it('Barrier: waiters in 4 processes block through a leader kill, and all pass once it is removed', async () => {
+      const log = path.join(dir, 'barrier-wait.log');
+      const client = await Conclave.connect({ endpoints: cluster.endpoints() });
+      const barrier = new Barrier(client, '/barriers/gate');
+      await barrier.set();
+      const waiters = Array.from({ length: 4 }, (_, id) => startWorker({ role: 'barrier', endpoints: cluster.endpoints(), path: '/barriers/gate', log, id }));
+      const count = (e: string) => {
+        try {
+          return readLog(log).filter((x) => x.e === (e as 'enter')).length;
+        } catch {
+          return 0;
+        }
+      };
+      await waitFor(() => count('waiting') === 4, 30_000, 'four waiting');
+      const leader = await cluster.leader();
+      await cluster.kill(leader);
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(count('passed'), 0, 'nobody passed the raised barrier');
+      await barrier.remove();
+      await allDone(waiters);
+      assert.equal(count('passed'), 4);
+      await cluster.restart(leader);
+      await client.close();
+    });
+
     it('Group: members stay through member kills; a killed process leaves after its session timeout; watchers see each change', async () => {
       const log = path.join(dir, 'group.log');
       const common = { endpoints: cluster.endpoints(), path: '/groups/g', log, sessionTimeoutMs: 4_000 };
@@ -131,7 +157,7 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
     });
   });
 
-  it('TreeCache resyncs after WATCH_RESET: its member restarted without the history it needed', async () => {
+  it('TreeCache and NodeCache resync after WATCH_RESET: their member restarted without the history they needed', async () => {
     // A short event history: the restarted member cannot replay the 300 changes the cache missed.
     cluster = await TestCluster.start({ members: 3, settings: { historyEvents: 50 } });
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-reset-'));
@@ -142,8 +168,11 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
     const leader = await cluster.leader();
     const member = [1, 2, 3].find((id) => id !== leader)!;
     // The cache knows only this member, so it must come back to it.
-    const cache = startWorker({ role: 'cache', endpoints: cluster.endpoints([member]), path: root, log: path.join(dir, 'log'), id: 1, sessionTimeoutMs: 20_000 });
-    await cache.next('ready');
+    const cache = startWorker({ role: 'cache', endpoints: cluster.endpoints([member]), path: root, log: path.join(dir, 'log'), id: 1, sessionTimeoutMs: 30_000 });
+    const nodeCache = startWorker({ role: 'cache', depth: 0, endpoints: cluster.endpoints([member]), path: root, log: path.join(dir, 'log'), id: 2, sessionTimeoutMs: 30_000 });
+    await Promise.all([cache.next('ready'), nodeCache.next('ready')]);
+    // Frozen until their member is back and caught up, so that it can no longer replay what they miss.
+    for (const c of [cache, nodeCache]) c.process.kill('SIGSTOP');
     await cluster.kill(member);
     for (let i = 0; i < 20; i++) await writer.delete(`${root}/old-${i}`);
     for (let i = 0; i < 100; i++) {
@@ -152,6 +181,9 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
     }
     await writer.set(root, 'changed');
     await cluster.restart(member);
+    const { commitIndex } = (await cluster.status(await cluster.leader()))!;
+    await waitFor(async () => ((await cluster.status(member))?.appliedIndex ?? 0) >= commitIndex, 20_000, 'the member caught up');
+    for (const c of [cache, nodeCache]) c.process.kill('SIGCONT');
     const expected = await tree(writer, root);
     let last: { resets: number; nodes: Record<string, string> } | undefined;
     await waitFor(async () => {
@@ -159,8 +191,9 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
       return JSON.stringify(last.nodes) === JSON.stringify(expected);
     }, 20_000, 'cache equal to the tree');
     assert.ok(last!.resets >= 1, 'the cache was resynchronized');
-    cache.send('exit');
-    await allDone([cache]);
+    await waitFor(async () => (await dump(nodeCache)).nodes[root] === 'changed', 20_000, 'the node cache resynchronized too');
+    for (const c of [cache, nodeCache]) c.send('exit');
+    await allDone([cache, nodeCache]);
     await writer.close();
   });
 });

@@ -3,6 +3,7 @@
  * a fenced resource (refusing tokens lower than one it accepted) with its term's token.
  * - Killing the member under the leader: the leader is told at once (leadership lost), the next
  *   one is elected with a higher token, and terms never overlap in the log.
+ * - LeaderLatch (campaigning again after each loss) keeps one leader at a time through kills.
  * - Pausing the leader's process past its session timeout (a long GC pause): another leader takes
  *   over, and the paused one's writes with its old token are refused by the resource.
  */
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestCluster } from '../../harness/cluster.js';
 import { assertExclusive, readLog, waitFor, type Section } from '../../harness/checks.js';
+import { killDuring } from '../../harness/chaos.js';
 import { allDone, killWorkers, startFencedResource, startWorker } from '../../harness/workers.js';
 
 type Term = Section & { m?: number; lost?: boolean };
@@ -71,6 +73,16 @@ describe('recipes under failures: leader election (separate processes, real 3-me
     // Only a leader that had been told it lost leadership ever had a write refused.
     const lost = new Set(entries.filter((e) => e.e === 'exit' && e.lost).map((e) => e.t));
     for (const w of resource.writes.filter((x) => !x.accepted)) assert.ok(lost.has(w.token), `write with token ${w.token} refused, but that leader was never told`);
+  });
+
+  it('LeaderLatch: 4 processes x 3 terms, the leader and a follower killed; one leader at a time, everyone leads', async () => {
+    const log = path.join(dir, 'latch.log');
+    const workers = Array.from({ length: 4 }, (_, id) =>
+      startWorker({ role: 'latch', endpoints: cluster.endpoints(), path: '/elections/latch', log, id, rounds: 3, holdMs: 150 }),
+    );
+    await killDuring(cluster, () => terms(log).filter((e) => e.e === 'exit').length, 12);
+    await allDone(workers);
+    assert.equal(assertExclusive(terms(log)), 12);
   });
 
   it('a leader paused past its session timeout is deposed, and its writes with the old token are refused', async () => {
