@@ -6,11 +6,20 @@
  *   const { data, stat } = await client.get('/app/config', { watch: (e) => console.log(e.type) });
  *   await client.set('/app/config', 'v2', { version: stat.version });
  *   for await (const event of client.watch('/app', { recursive: true })) console.log(event);
+ *
+ * Session states (onState): 'connected' once; then 'disconnected' when the stream to a member
+ * breaks (the session lives on, requests wait), 'reconnected' when it continues on a member, and
+ * at the end 'expired' (the cluster ended the session: ephemerals and watches are gone, every call
+ * fails with SessionExpiredError; connect a new client) or 'closed' (close() was called).
  */
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { OpResult__Output as WireOpResult } from '@conclave/proto/gen/conclave/v1/OpResult.js';
+import { InvalidPathError, NodeExistsError, NoNodeError, NotEmptyError } from '@conclave/proto/errors';
+import { ClusterAdmin } from './admin.js';
 import { parseEndpoints } from './endpoints.js';
-import { Session } from './session.js';
+import { Channels } from './grpc.js';
+import { Leases } from './leases.js';
+import { ConnectionLossError, Session, type OnAnswer } from './session.js';
 import type {
   CreateOptions,
   Data,
@@ -35,29 +44,45 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** requests in flight at once; more wait in the client (default 1,000, the server's per-session limit) */
   maxInFlight?: number;
+  /** stops trying to connect (connect() then rejects with the signal's reason) */
+  signal?: AbortSignal;
 }
 
 const toBytes = (data: Data | undefined): Buffer => (data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 
 /** A persistent (or recursive) watch: an async iterator of events, closed with close(). */
 export interface WatchStream extends AsyncIterable<WatchEvent> {
+  /** resolves once the cluster has set the watch (events from then on are all delivered) */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
 export class Conclave {
-  private constructor(private readonly session: Session) {}
+  private readonly channels: Channels;
+  /** Cluster administration: status, members, membership changes, leadership, snapshots. */
+  readonly cluster: ClusterAdmin;
+  /** Leases (etcd style): grant, keepAlive, revoke, timeToLive, list. */
+  readonly leases: Leases;
+
+  private constructor(private readonly session: Session, endpoints: string[], requestTimeoutMs: number) {
+    this.channels = new Channels(endpoints, requestTimeoutMs, () => (session.endpoint === '' ? undefined : session.endpoint));
+    this.cluster = new ClusterAdmin(this.channels);
+    this.leases = new Leases(this.channels);
+  }
 
   /** Opens a session with the cluster. */
   static async connect(options: ConnectOptions = {}): Promise<Conclave> {
+    const endpoints = parseEndpoints(options.endpoints ?? process.env.CONCLAVE_ENDPOINTS);
+    const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     const session = new Session({
-      endpoints: parseEndpoints(options.endpoints ?? process.env.CONCLAVE_ENDPOINTS),
+      endpoints,
       sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      requestTimeoutMs,
       maxInFlight: options.maxInFlight ?? 1_000,
     });
-    await session.open();
-    return new Conclave(session);
+    await session.open(options.signal);
+    return new Conclave(session, endpoints, requestTimeoutMs);
   }
 
   get sessionId(): number {
@@ -67,9 +92,13 @@ export class Conclave {
   get sessionTimeoutMs(): number {
     return this.session.timeoutMs;
   }
-  /** the member this session is connected to */
+  /** the member this session is connected to (or was, while disconnected) */
   get memberId(): number {
     return this.session.memberId;
+  }
+  /** that member's endpoint */
+  get endpoint(): string {
+    return this.session.endpoint;
   }
   get state(): SessionState {
     return this.session.state;
@@ -79,7 +108,7 @@ export class Conclave {
     return this.session.lastZxid;
   }
 
-  /** Session state changes: connected, disconnected, reconnected, expired, closed. */
+  /** Session state changes (see the header); returns the function that removes the listener. */
   onState(listener: (state: SessionState) => void): () => void {
     this.session.on('state', listener);
     return () => this.session.off('state', listener);
@@ -107,20 +136,20 @@ export class Conclave {
 
   /** Reads a node's data and stat; `watch` fires once on its next change or deletion. */
   async get(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<{ data: Buffer; stat: Stat }> {
-    const r = await this.read({ op: 'getData', getData: { path, watch: !!options.watch } }, options);
-    if (options.watch) this.session.watches.addData(path, options.watch);
+    const watch = options.watch;
+    const r = await this.read({ op: 'getData', getData: { path, watch: !!watch } }, options, watch && (() => this.session.watches.addData(path, watch)));
     return { data: r.getData!.data, stat: r.getData!.stat as Stat };
   }
 
   /** The node's stat, or null when it does not exist; `watch` fires once on creation, change or deletion. */
   async exists(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<Stat | null> {
-    const r = await this.read({ op: 'exists', exists: { path, watch: !!options.watch } }, options);
-    const stat = (r.exists!.stat ?? null) as Stat | null;
-    if (options.watch) {
-      if (stat) this.session.watches.addData(path, options.watch);
-      else this.session.watches.addExist(path, options.watch);
-    }
-    return stat;
+    const watch = options.watch;
+    const r = await this.read(
+      { op: 'exists', exists: { path, watch: !!watch } },
+      options,
+      watch && ((answer) => (answer.exists?.stat ? this.session.watches.addData(path, watch) : this.session.watches.addExist(path, watch))),
+    );
+    return (r.exists!.stat ?? null) as Stat | null;
   }
 
   /** Sets a node's data, if its version is `version` (default: any). */
@@ -140,8 +169,8 @@ export class Conclave {
   }
 
   async getChildrenWithStat(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
-    const r = await this.read({ op: 'getChildren', getChildren: { path, watch: !!options.watch, withStat: true } }, options);
-    if (options.watch) this.session.watches.addChild(path, options.watch);
+    const watch = options.watch;
+    const r = await this.read({ op: 'getChildren', getChildren: { path, watch: !!watch, withStat: true } }, options, watch && (() => this.session.watches.addChild(path, watch)));
     return { children: r.getChildren!.children, stat: r.getChildren!.stat as Stat };
   }
 
@@ -204,6 +233,46 @@ export class Conclave {
     });
   }
 
+  /**
+   * Creates `path` and its missing ancestors (like mkdir -p); existing nodes are left as they are.
+   * `kind` applies to the nodes created (PERSISTENT or CONTAINER).
+   */
+  async mkdirp(path: string, options: RequestOptions & { kind?: 'PERSISTENT' | 'CONTAINER' } = {}): Promise<void> {
+    if (path === '/' || (await this.exists(path, options))) return;
+    const parts = path.split('/').slice(1);
+    for (let i = 1; i <= parts.length; i++) {
+      try {
+        await this.create('/' + parts.slice(0, i).join('/'), undefined, { ...options, kind: options.kind ?? 'PERSISTENT' });
+      } catch (error) {
+        if (!(error instanceof NodeExistsError)) throw error;
+      }
+    }
+  }
+
+  /** Deletes `path` and everything under it; resolves with the number of nodes deleted. */
+  async deleteAll(path: string, options: RequestOptions = {}): Promise<number> {
+    if (path === '/') throw new InvalidPathError('the root cannot be deleted', { path });
+    for (let attempt = 0; ; attempt++) {
+      let children: string[];
+      try {
+        children = await this.getChildren(path, options);
+      } catch (error) {
+        if (error instanceof NoNodeError) return 0;
+        throw error;
+      }
+      const below = await Promise.all(children.map((c) => this.deleteAll(`${path}/${c}`, options)));
+      const deleted = below.reduce((a, b) => a + b, 0);
+      try {
+        await this.delete(path, options);
+        return deleted + 1;
+      } catch (error) {
+        if (error instanceof NoNodeError) return deleted;
+        // Someone added a child meanwhile: go again.
+        if (!(error instanceof NotEmptyError) || attempt >= 10) throw error;
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ watches
 
   /**
@@ -222,7 +291,7 @@ export class Conclave {
     const onState = (state: SessionState) => (state === 'closed' || state === 'expired') && wake?.();
     this.session.on('state', onState);
     this.session.watches.addPersistent(mode, path, listener);
-    const added = this.session.request({ op: 'addWatch', addWatch: { path, mode: options.recursive ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    const added = this.setPersistent(path, mode, listener);
     const close = async () => {
       if (closed) return;
       closed = true;
@@ -235,7 +304,11 @@ export class Conclave {
       }
     };
     const session = this.session;
+    const ready = added.then(() => undefined);
+    // Failures surface through `ready` and the iterator; do not let them go unhandled meanwhile.
+    ready.catch(() => undefined);
     return {
+      ready,
       close,
       async *[Symbol.asyncIterator]() {
         await added;
@@ -259,8 +332,7 @@ export class Conclave {
   /** A persistent watch delivered to a callback; returns the function that removes it. */
   async addWatch(path: string, listener: Watcher, options: { recursive?: boolean } = {}): Promise<() => Promise<void>> {
     const mode = options.recursive ? 'recursive' : 'persistent';
-    this.session.watches.addPersistent(mode, path, listener);
-    await this.session.request({ op: 'addWatch', addWatch: { path, mode: options.recursive ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    await this.setPersistent(path, mode, listener);
     return async () => {
       if (this.session.watches.removePersistent(mode, path, listener)) {
         await this.session.request({ op: 'removeWatches', removeWatches: { path, type: options.recursive ? 'PERSISTENT_RECURSIVE_WATCHER' : 'PERSISTENT_WATCHER' } });
@@ -268,10 +340,27 @@ export class Conclave {
     };
   }
 
+  /**
+   * Registers a persistent watcher here and on the server. When the answer is lost with the
+   * connection, the reconnect restores the watch (with the changes since the last seen zxid), so
+   * that counts as set.
+   */
+  private async setPersistent(path: string, mode: 'persistent' | 'recursive', listener: Watcher): Promise<void> {
+    this.session.watches.addPersistent(mode, path, listener);
+    try {
+      await this.session.request({ op: 'addWatch', addWatch: { path, mode: mode === 'recursive' ? 'PERSISTENT_RECURSIVE_WATCH' : 'PERSISTENT_WATCH' } });
+    } catch (error) {
+      if (error instanceof ConnectionLossError) return;
+      this.session.watches.removePersistent(mode, path, listener);
+      throw error;
+    }
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   /** Closes the session: its ephemeral nodes are deleted at once. */
   async close(): Promise<void> {
+    this.channels.close();
     await this.session.close();
   }
 
@@ -280,8 +369,8 @@ export class Conclave {
     this.session.disconnect();
   }
 
-  private read(body: Parameters<Session['request']>[0], options: ReadOptions): Promise<SessionResponse> {
-    return this.session.request({ ...body, linearizable: !!options.linearizable }, options);
+  private read(body: Parameters<Session['request']>[0], options: ReadOptions, onAnswer?: OnAnswer): Promise<SessionResponse> {
+    return this.session.request({ ...body, linearizable: !!options.linearizable }, options, onAnswer);
   }
 }
 

@@ -5,7 +5,9 @@
  * restoring its watches there (the server replays the changes it missed).
  *
  * Requests in flight when a stream breaks fail with ConnectionLossError (a write's outcome is then
- * unknown, as in ZooKeeper); requests made while disconnected wait for the next connection.
+ * unknown, as in ZooKeeper); requests made while disconnected wait for the next connection. A
+ * member that stops answering (paused, partitioned, or stuck without a quorum) is left after two
+ * thirds of the session timeout, as ZooKeeper's client does, so that the session can move in time.
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +19,7 @@ import type { SessionDown__Output as SessionDown } from '@conclave/proto/gen/con
 import type { SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectResponse__Output as ConnectResponse } from '@conclave/proto/gen/conclave/v1/ConnectResponse.js';
+import { CHANNEL_OPTIONS, transportDetails } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
 
@@ -43,16 +46,36 @@ export interface SessionOptions {
 
 type RequestBody = Omit<SessionRequest, 'id'>;
 
+/**
+ * Runs synchronously when the answer arrives, before any later response or event of the stream is
+ * processed: the place to register a client-side watch, so that an event right behind the answer
+ * (in the same batch) finds it.
+ */
+export type OnAnswer = (response: SessionResponse) => void;
+
 interface Pending {
   request: SessionRequest;
   resolve: (response: SessionResponse) => void;
   reject: (error: Error) => void;
+  onAnswer: OnAnswer | undefined;
   timer: NodeJS.Timeout | undefined;
 }
 
 const MAX_QUEUED = 100_000;
 /** Requests per stream message, in (estimated) bytes: well under the server's 4 MiB limit. */
 const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** Waits `ms`, or less if `signal` aborts first. */
+const pause = (ms: number, signal: AbortSignal | undefined) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 
 export class Session extends EventEmitter {
   readonly watches = new ClientWatches();
@@ -61,6 +84,8 @@ export class Session extends EventEmitter {
   memberId = 0;
   lastZxid = 0;
   state: SessionState = 'connecting';
+  /** the endpoint of the current (or last) connection */
+  endpoint = '';
   private secret: Uint8Array = new Uint8Array(0);
   private stream: grpc.ClientDuplexStream<SessionUp, SessionDown> | undefined;
   private readonly stubs = new Map<string, ConclaveStub>();
@@ -74,27 +99,34 @@ export class Session extends EventEmitter {
   private outbox: SessionRequest[] = [];
   private flushScheduled = false;
   private lastSent = 0;
+  private lastReceived = 0;
   private keepalive: NodeJS.Timeout | undefined;
   private reconnecting = false;
-  private disconnectedAt = 0;
 
   constructor(private readonly options: SessionOptions) {
     super();
+    // Every waiting recipe listens to the state: many listeners are normal, not a leak.
+    this.setMaxListeners(0);
     this.endpointIndex = Math.floor(Math.random() * options.endpoints.length);
   }
 
-  /** Opens the session on the first member that answers. */
-  async open(): Promise<void> {
-    await this.connectLoop(true);
+  /** Opens the session on the first member that answers (giving up when `signal` aborts). */
+  async open(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.connectLoop(true, signal);
+    } catch (error) {
+      this.shutdown('closed');
+      throw error;
+    }
   }
 
   /** Sends a request; resolves with the response (without its error), rejects with a typed error. */
-  request(body: RequestBody, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SessionResponse> {
+  request(body: RequestBody, options: { timeoutMs?: number; signal?: AbortSignal } = {}, onAnswer?: OnAnswer): Promise<SessionResponse> {
     if (this.state === 'closed') return Promise.reject(new ConclaveError('UNAVAILABLE', 'the client is closed'));
     if (this.state === 'expired') return Promise.reject(new SessionExpiredError(`session ${this.sessionId} has expired`));
     return new Promise<SessionResponse>((resolve, reject) => {
       const request: SessionRequest = { ...body, id: this.nextId++ };
-      const pending: Pending = { request, resolve, reject, timer: undefined };
+      const pending: Pending = { request, resolve, reject, onAnswer, timer: undefined };
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
       const fail = (error: Error) => {
         if (this.inflight.get(request.id as number) === pending) this.inflight.delete(request.id as number);
@@ -120,7 +152,7 @@ export class Session extends EventEmitter {
 
   /** Closes the session on the server (its ephemerals go) and the stream. */
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'expired') return this.shutdown('closed');
     if (this.state === 'connected' || this.state === 'reconnected') {
       try {
         await this.request({ op: 'close', close: {} }, { timeoutMs: 5_000 });
@@ -142,24 +174,20 @@ export class Session extends EventEmitter {
     let stub = this.stubs.get(endpoint);
     if (stub === undefined) {
       const Conclave = loadPublicApi().conclave.v1.Conclave;
-      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), {
-        'grpc.max_receive_message_length': 8 * 1024 * 1024,
-        'grpc.max_send_message_length': 8 * 1024 * 1024,
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': 1_000,
-      });
+      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.set(endpoint, stub);
     }
     return stub;
   }
 
-  private async connectLoop(first: boolean): Promise<void> {
+  private async connectLoop(first: boolean, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
     let lastError: Error | undefined;
     for (let attempt = 0; ; attempt++) {
       if (this.state === 'closed' || this.state === 'expired') return;
+      if (signal?.aborted) {
+        throw lastError ? new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`) : signal.reason;
+      }
       const endpoint = this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
       this.endpointIndex++;
       try {
@@ -173,14 +201,19 @@ export class Session extends EventEmitter {
           return;
         }
         if (first && Date.now() - started > Math.max(this.options.connectTimeoutMs, this.options.sessionTimeoutMs)) {
-          throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')}: ${lastError.message}`);
+          throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`);
         }
       }
-      if ((attempt + 1) % this.options.endpoints.length === 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * (attempt + 1))));
+      if ((attempt + 1) % this.options.endpoints.length === 0) await pause(Math.min(1000, 50 * (attempt + 1)), signal);
     }
   }
 
   private connectTo(endpoint: string): Promise<void> {
+    // Moving a live session: each member gets its share of the session timeout (as ZooKeeper's
+    // client does), so that a silent one does not use up the time the others need.
+    const limit = this.sessionId === 0
+      ? this.options.connectTimeoutMs
+      : Math.min(this.options.connectTimeoutMs, Math.max(1_000, Math.floor(this.timeoutMs / this.options.endpoints.length)));
     return new Promise<void>((resolve, reject) => {
       const stream = this.stub(endpoint).Session();
       let settled = false;
@@ -188,8 +221,8 @@ export class Session extends EventEmitter {
         if (settled) return;
         settled = true;
         stream.cancel();
-        reject(new TimeoutError(`no connect answer from ${endpoint} within ${this.options.connectTimeoutMs} ms`));
-      }, this.options.connectTimeoutMs);
+        reject(new TimeoutError(`no connect answer from ${endpoint} within ${limit} ms`));
+      }, limit);
       const connectId = this.nextId++;
       stream.on('data', (down: SessionDown) => {
         if (!settled) {
@@ -201,7 +234,7 @@ export class Session extends EventEmitter {
             stream.cancel();
             return reject(errorFromCode(first.error.code as string, `${endpoint}: ${first.error.message}`));
           }
-          this.opened(stream, first.connect!, first.zxid);
+          this.opened(stream, endpoint, first.connect!, first.zxid);
           resolve();
           this.receive({ responses: down.responses.slice(1) });
           return;
@@ -217,7 +250,7 @@ export class Session extends EventEmitter {
         }
         if (this.stream === stream) this.connectionLost(error?.message ?? 'the member closed the stream');
       };
-      stream.on('error', (error: grpc.ServiceError) => broken(new UnavailableError(`${endpoint}: ${error.details || error.message}`)));
+      stream.on('error', (error: grpc.ServiceError) => broken(new UnavailableError(`${endpoint}: ${transportDetails(error.details || error.message)}`)));
       stream.on('end', () => broken(undefined));
       const restore = this.sessionId !== 0 && !this.watches.empty ? this.watches.toRestore(this.lastZxid) : null;
       stream.write({
@@ -238,13 +271,15 @@ export class Session extends EventEmitter {
     });
   }
 
-  private opened(stream: grpc.ClientDuplexStream<SessionUp, SessionDown>, connect: ConnectResponse, zxid: number): void {
+  private opened(stream: grpc.ClientDuplexStream<SessionUp, SessionDown>, endpoint: string, connect: ConnectResponse, zxid: number): void {
     const resumed = this.sessionId !== 0;
     this.stream = stream;
+    this.endpoint = endpoint;
     this.sessionId = connect.sessionId;
     this.secret = connect.secret;
     this.timeoutMs = connect.timeoutMs;
     this.memberId = connect.memberId;
+    this.lastReceived = Date.now();
     if (zxid > this.lastZxid) this.lastZxid = zxid;
     this.setState(resumed ? 'reconnected' : 'connected');
     this.startKeepalive();
@@ -254,7 +289,9 @@ export class Session extends EventEmitter {
   }
 
   private connectionLost(reason: string): void {
+    const stream = this.stream;
     this.stream = undefined;
+    stream?.cancel();
     // Never sent: they wait for the next connection.
     this.queued.unshift(...this.backlog);
     this.backlog = [];
@@ -266,7 +303,6 @@ export class Session extends EventEmitter {
       p.reject(error);
     }
     if (this.state === 'closed' || this.state === 'expired') return;
-    this.disconnectedAt = Date.now();
     this.setState('disconnected');
     if (this.reconnecting) return;
     this.reconnecting = true;
@@ -299,6 +335,7 @@ export class Session extends EventEmitter {
   }
 
   private receive(down: SessionDown): void {
+    this.lastReceived = Date.now();
     for (const response of down.responses) {
       if (response.zxid > this.lastZxid) this.lastZxid = response.zxid;
       if (response.id === 0) {
@@ -316,6 +353,7 @@ export class Session extends EventEmitter {
         if (response.multi) Object.assign(error, { results: response.multi.results });
         pending.reject(error);
       } else {
+        pending.onAnswer?.(response);
         pending.resolve(response);
       }
     }
@@ -328,22 +366,29 @@ export class Session extends EventEmitter {
       this.shutdown('expired');
       return;
     }
-    this.stream?.cancel();
     this.connectionLost(message);
   }
 
+  /**
+   * Pings after a third of the session timeout without sending (so the session stays alive and
+   * the member's silence shows), and leaves a member that has said nothing for two thirds of it:
+   * ZooKeeper's read timeout, which leaves a third for moving the session before it could expire.
+   */
   private startKeepalive(): void {
     clearInterval(this.keepalive);
-    const interval = Math.max(100, Math.floor(this.timeoutMs / 3));
+    const idle = Math.floor(this.timeoutMs / 3);
+    const readTimeout = Math.floor((this.timeoutMs * 2) / 3);
     this.keepalive = setInterval(() => {
-      if (this.stream === undefined) {
-        if (this.disconnectedAt > 0 && Date.now() - this.disconnectedAt > this.timeoutMs) this.emit('suspended');
+      if (this.stream === undefined) return;
+      const now = Date.now();
+      if (now - this.lastReceived > readTimeout) {
+        this.connectionLost(`no answer from member ${this.memberId} for ${now - this.lastReceived} ms`);
         return;
       }
-      if (Date.now() - this.lastSent >= interval) {
+      if (now - this.lastSent >= idle) {
         this.request({ op: 'ping', ping: {} }, { timeoutMs: this.timeoutMs }).catch(() => undefined);
       }
-    }, interval);
+    }, Math.max(20, Math.floor(this.timeoutMs / 15)));
     this.keepalive.unref();
   }
 
@@ -366,7 +411,7 @@ export class Session extends EventEmitter {
     }
     const stream = this.stream;
     this.stream = undefined;
-    this.setState(state);
+    if (this.state !== 'closed' && this.state !== 'expired') this.setState(state);
     stream?.end();
     for (const stub of this.stubs.values()) stub.close();
     this.stubs.clear();

@@ -19,15 +19,20 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
+/**
+ * A port that is free now, below Linux's ephemeral range (32768+): a port the kernel hands out
+ * for port 0 can be taken by any outgoing connection before the member binds it (EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export interface MemberProcess {
