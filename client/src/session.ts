@@ -200,6 +200,8 @@ export class Session extends EventEmitter {
           if (first) throw error;
           return;
         }
+        // The cluster refused the session itself (too many sessions, a bad request): say so at once.
+        if (first && ['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT'].includes((error as ConclaveError).code)) throw error;
         if (first && Date.now() - started > Math.max(this.options.connectTimeoutMs, this.options.sessionTimeoutMs)) {
           throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`);
         }

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { LeasesHandlers } from '@conclave/proto/gen/conclave/v1/Leases.js';
 import type { LeaseKeepAliveRequest__Output } from '@conclave/proto/gen/conclave/v1/LeaseKeepAliveRequest.js';
 import type { LeaseKeepAliveResponse } from '@conclave/proto/gen/conclave/v1/LeaseKeepAliveResponse.js';
-import { ResourceExhaustedError, SessionExpiredError } from '../errors.js';
+import { ResourceExhaustedError } from '../errors.js';
 import { checkId } from '../pipeline/prepare.js';
 import { answer } from './answer.js';
 import type { ApiContext } from './context.js';
@@ -45,7 +45,7 @@ export function leaseHandlers(ctx: ApiContext, leader: LeaderClient): LeasesHand
         const id = checkId(call.request.id, 'lease');
         if (!node.isLeader) return leader.call((c, done) => c.leases.TimeToLive(call.request, done));
         const lease = node.fsm.sessions.get(id);
-        if (lease === undefined) throw new SessionExpiredError(`lease ${id} does not exist`);
+        if (lease === undefined) return { id, grantedTtlMs: 0, remainingMs: -1, keys: [] };
         return {
           id,
           grantedTtlMs: lease.timeoutMs,
