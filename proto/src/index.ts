@@ -11,12 +11,6 @@ import protobuf from 'protobufjs';
 import type { ProtoGrpcType as PublicGrpcType } from '../gen/conclave.js';
 import type { ProtoGrpcType as RaftGrpcType } from '../gen/raft.js';
 
-// 64-bit integers decode straight to JavaScript numbers instead of Long objects: Conclave's ids stay
-// below 2^53 (a larger one arrives imprecise and is refused by the server's id checks), and decoding
-// skips a Long allocation and conversion per field (half the cost of decoding a session request).
-protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
-protobuf.configure();
-
 /** Folder holding the `conclave/...` .proto tree (the include root). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PUBLIC_PROTO = 'conclave/v1/conclave.proto';
@@ -92,6 +86,18 @@ export function codec<In, Out>(typeName: string): Codec<In, Out> {
     decode: (bytes: Uint8Array) => type.toObject(type.decode(bytes), CONVERSION) as Out,
     decodeRaw: (bytes: Uint8Array) => type.decode(bytes),
   };
+}
+
+/**
+ * Makes protobufjs decode 64-bit integers straight to JavaScript numbers instead of Long objects,
+ * for the whole process: decoding skips a Long allocation and conversion per field (half the cost
+ * of a session request). Only for processes whose every protobuf user is fine with that, such as a
+ * Conclave server (its ids stay below 2^53); never in a library, where another protobuf user in the
+ * same process may need exact 64-bit values (etcd's lease ids, for example).
+ */
+export function decodeLongsAsNumbers(): void {
+  protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
+  protobuf.configure();
 }
 
 export type { PublicGrpcType, RaftGrpcType };

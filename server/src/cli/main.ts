@@ -5,6 +5,7 @@
  * 1 when the member fails (storage, removal, another cluster's data), 2 for bad configuration.
  */
 import { Command, Option } from 'commander';
+import { decodeLongsAsNumbers } from '@conclave/proto';
 import { ConfigError, DEFAULTS, envName, resolveConfig, type ServerConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startMember } from '../member.js';
@@ -43,6 +44,8 @@ const HELP: Record<keyof ServerConfig, string> = {
   reapIntervalMs: 'how often the leader deletes empty containers and expired TTL nodes',
   logLevel: 'trace, debug, info, warn, error or fatal',
 };
+
+decodeLongsAsNumbers();
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
