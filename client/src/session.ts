@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { loadPublicApi } from '@conclave/proto';
+import { loadPublicApi, splitFrames } from '@conclave/proto';
 import { ConclaveError, errorFromCode, SessionExpiredError, TimeoutError, UnavailableError } from '@conclave/proto/errors';
 import type { ConclaveClient as ConclaveStub } from '@conclave/proto/gen/conclave/v1/Conclave.js';
 import type { SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
@@ -51,6 +51,8 @@ interface Pending {
 }
 
 const MAX_QUEUED = 100_000;
+/** Requests per stream message, in (estimated) bytes: well under the server's 4 MiB limit. */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 export class Session extends EventEmitter {
   readonly watches = new ClientWatches();
@@ -293,7 +295,7 @@ export class Session extends EventEmitter {
     this.outbox = [];
     if (this.stream === undefined) return;
     this.lastSent = Date.now();
-    this.stream.write({ requests });
+    for (const frame of splitFrames(requests, MAX_FRAME_BYTES)) this.stream.write({ requests: frame });
   }
 
   private receive(down: SessionDown): void {

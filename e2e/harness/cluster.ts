@@ -13,6 +13,12 @@ import { createRequire } from 'node:module';
 /** The conclave-server entry point of this checkout's build. */
 export const SERVER_MAIN = path.join(path.dirname(createRequire(import.meta.url).resolve('@conclave/server/package.json')), 'dist/src/cli/main.js');
 
+/** Every member process started by this process: killed when it exits, even after a failed test. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -40,13 +46,20 @@ export interface ClusterOptions {
   /** extra flags for every member, e.g. { tickMs: 200 } */
   settings?: Record<string, string | number | boolean>;
   dir?: string;
+  /** extra node flags for every member, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] */
+  nodeArgs?: string[];
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export class TestCluster {
   readonly members = new Map<number, MemberProcess>();
-  private constructor(readonly dir: string, private readonly settings: Record<string, string | number | boolean>, private initialCluster: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly settings: Record<string, string | number | boolean>,
+    private readonly initialCluster: string,
+    private readonly nodeArgs: string[],
+  ) {}
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const n = options.members ?? 1;
@@ -65,7 +78,7 @@ export class TestCluster {
       });
     }
     const initialCluster = n === 1 ? '' : specs.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
-    const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster);
+    const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
     await Promise.all(specs.map((m) => cluster.launch(m)));
     await cluster.waitReady();
@@ -86,6 +99,7 @@ export class TestCluster {
   /** Starts (or restarts) a member's process on its data dir. */
   async launch(m: MemberProcess, extra: Record<string, string | number | boolean> = {}): Promise<void> {
     const args = [
+      ...this.nodeArgs,
       SERVER_MAIN,
       '--id', String(m.id),
       '--data-dir', m.dataDir,
@@ -105,7 +119,13 @@ export class TestCluster {
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
     closeSync(log);
     m.process = child;
-    m.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    children.add(child);
+    m.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        children.delete(child);
+        resolve(code);
+      }),
+    );
   }
 
   async restart(id: number, extra: Record<string, string | number | boolean> = {}): Promise<void> {

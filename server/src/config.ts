@@ -44,6 +44,8 @@ export interface ServerConfig {
   maxOutstandingPerSession: number;
   maxPendingWrites: number;
   maxOutboundMessages: number;
+  maxWatchesPerSession: number;
+  maxSessions: number;
   requestTimeoutMs: number;
   historyEvents: number;
   reapIntervalMs: number;
@@ -76,6 +78,8 @@ export const DEFAULTS: ServerConfig = {
   maxOutstandingPerSession: 1000,
   maxPendingWrites: 20_000,
   maxOutboundMessages: 100_000,
+  maxWatchesPerSession: 100_000,
+  maxSessions: 200_000,
   requestTimeoutMs: 10_000,
   historyEvents: 100_000,
   reapIntervalMs: 1000,

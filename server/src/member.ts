@@ -78,6 +78,8 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
       maxOutstandingPerSession: config.maxOutstandingPerSession,
       maxOutboundMessages: config.maxOutboundMessages,
       connectTimeoutMs: config.requestTimeoutMs,
+      maxWatchesPerSession: config.maxWatchesPerSession,
+      maxSessions: config.maxSessions,
     },
     metrics,
     logger.child({ component: 'api' }),
@@ -85,7 +87,7 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
   metrics.bind({
     fsm: () => node.fsm,
     watchCount: () => node.watches.count,
-    outstandingRequests: () => node.pendingWrites,
+    outstandingRequests: () => api.context.sessions.outstanding + api.context.unaryInFlight,
     pendingProposals: () => node.pendingWrites,
     status: () => node.status(),
     isLeader: () => node.isLeader,

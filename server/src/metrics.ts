@@ -32,7 +32,7 @@ export class ServerMetrics {
   constructor(labels: Record<string, string> = {}) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'conclave_process_' });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'conclave_' });
     const gauge = (name: string, help: string, read: (s: MetricsSource) => number) =>
       new client.Gauge({
         name,

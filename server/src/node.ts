@@ -142,7 +142,6 @@ export class ConclaveNode implements PeerHandlers {
   /** set while the WAL refuses writes (disk full, I/O error) */
   private storageFailure: Error | undefined;
   private lastReap = 0;
-  private expiringSessions = new Set<number>();
 
   private constructor(
     readonly options: NodeOptions,
@@ -190,19 +189,29 @@ export class ConclaveNode implements PeerHandlers {
       raftStorage.applySnapshot(recovered.snapshot);
       applied = recovered.snapshot.index;
       logger.info({ index: applied, nodes: fsm.tree.size, sessions: fsm.sessions.size }, 'restored snapshot');
-    } else if (recovered.entries.length === 0 && recovered.hardState === undefined) {
-      if (options.bootstrap) {
-        const voters = options.founders.map((m) => m.id);
-        raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
-        logger.info({ voters }, 'founding a new cluster');
-      } else {
-        logger.info('joining an existing cluster: waiting for the leader');
-      }
     } else {
-      const voters = options.founders.map((m) => m.id);
-      raftStorage.applySnapshot({ index: 0, term: 0, conf: { voters, learners: [] } });
+      // No snapshot yet: the state at index 0 is the founding configuration, the same on every
+      // member (it is what the cluster id is derived from), so a joining member knows the founding
+      // voters without being sent anything. The file lets a leader stream it like any snapshot.
+      const genesis: SnapshotMeta = { index: 0, term: 0, conf: { voters: options.founders.map((m) => m.id), learners: [] } };
+      raftStorage.applySnapshot(genesis);
+      fsm.bootstrap(options.clusterId, options.founders);
+      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...fsm.snapshotRecords(genesis)].map(encodeSnapshotRecord));
+      if (recovered.entries.length === 0 && recovered.hardState === undefined) {
+        if (options.bootstrap) {
+          logger.info({ voters: genesis.conf.voters }, 'founding a new cluster');
+        } else if (genesis.conf.voters.includes(options.id)) {
+          // A founding voter with no data in a running cluster lost its disk: voting with an empty
+          // log could undo committed writes. It must be removed and added back as a learner.
+          throw new Error(
+            `member ${options.id} is a founding voter but its data dir is empty and the cluster already exists (join); ` +
+              'remove it from the cluster and add it back as a learner',
+          );
+        } else {
+          logger.info('joining an existing cluster: waiting for the leader to add this member');
+        }
+      }
     }
-    if (fsm.cluster.clusterId === '') fsm.bootstrap(options.clusterId, options.founders);
     if (fsm.cluster.clusterId !== options.clusterId) {
       throw new Error(`data dir belongs to cluster ${fsm.cluster.clusterId}, not ${options.clusterId}`);
     }
@@ -509,6 +518,13 @@ export class ConclaveNode implements PeerHandlers {
       this.sendMessages(messages.filter(isReplication));
       messages = messages.filter((m) => !isReplication(m));
     }
+    if (rd.committedEntries.length > 0) {
+      // Committed means durable on a quorum, so apply (and answer clients) before this member's own
+      // fsync of newer entries: otherwise every write would wait for the next batch's fsync too.
+      this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
+      this.applyQueue.push(...rd.committedEntries);
+      this.drainApplyQueue();
+    }
     if (rd.mustSync) {
       const started = performance.now();
       await this.persist(rd.entries, rd.hardState ?? this.unsyncedHardState);
@@ -523,12 +539,8 @@ export class ConclaveNode implements PeerHandlers {
     if (rd.hardState) this.raftStorage.setHardState(rd.hardState);
     this.sendMessages(messages);
     for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
-    if (rd.committedEntries.length > 0) {
-      this.deps.metrics.proposalsCommitted.inc(rd.committedEntries.length);
-      this.applyQueue.push(...rd.committedEntries);
-      this.drainApplyQueue();
-    }
     this.raft.advance(rd);
+    this.maybeSnapshot();
   }
 
   /**
@@ -595,7 +607,6 @@ export class ConclaveNode implements PeerHandlers {
     }
     if (role === Role.Leader && !wasLeader) {
       this.tracker.resetAll(this.deps.clock.now());
-      this.expiringSessions.clear();
       this.reaping.clear();
     }
   }
@@ -617,7 +628,14 @@ export class ConclaveNode implements PeerHandlers {
       }
     }
     this.deps.metrics.applied(this.fsm);
-    if (!this.snapshotInProgress && applied - this.lastSnapshotIndex >= this.options.snapshotCount) void this.snapshot();
+  }
+
+  /** Snapshots once enough entries were applied, and only what this member's own log already holds. */
+  private maybeSnapshot(): void {
+    const applied = this.fsm.appliedIndex;
+    if (this.snapshotInProgress || applied - this.lastSnapshotIndex < this.options.snapshotCount) return;
+    if (applied > this.raftStorage.lastIndex()) return;
+    void this.snapshot();
   }
 
   private applyEntry(entry: Entry): void {
@@ -642,7 +660,6 @@ export class ConclaveNode implements PeerHandlers {
     }
     for (const id of outcome.closedSessions) {
       this.tracker.remove(id);
-      this.expiringSessions.delete(id);
       this.sessionListener?.sessionClosed(id, txn.closeSession?.expired ?? false);
     }
     if (outcome.movedSession) {
@@ -661,7 +678,12 @@ export class ConclaveNode implements PeerHandlers {
     this.deps.logger.info({ type, member: cc.memberId, index: entry.index }, 'membership changed');
     this.deps.transport.setPeers(this.peerAddresses());
     if (type === 'REMOVE' && cc.memberId === this.id) {
-      this.die(new Error(`member ${this.id} was removed from the cluster`));
+      // A member catching up from the start of the log may be replaying the removal of an earlier
+      // member with its id, re-added since: stop only if it is still removed once caught up.
+      const grace = 3 * this.options.electionTicks * this.options.tickMs;
+      setTimeout(() => {
+        if (this.fsm.cluster.removedIds.has(this.id)) this.die(new Error(`member ${this.id} was removed from the cluster`));
+      }, grace).unref();
     }
   }
 
@@ -731,9 +753,8 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ leader duties
 
   private leaderDuties(now: number): void {
+    // Each expired session is reported once, and again after a timeout if its close was lost.
     for (const id of this.tracker.expired(now, this.options.maxSessionTimeoutMs)) {
-      if (this.expiringSessions.has(id) && this.tracker.has(id)) continue;
-      this.expiringSessions.add(id);
       this.proposeInternal({ op: 'closeSession', closeSession: { sessionId: id, expired: true } }, now);
     }
     if (now - this.lastReap >= this.options.reapIntervalMs) {

@@ -9,82 +9,7 @@ import path from 'node:path';
 import { Conclave } from '@conclave/client';
 import { TestCluster, freePort } from '../../harness/cluster.js';
 import { unaryStubs } from '../../harness/raw.js';
-
-interface Load {
-  acked: Set<string>;
-  failures: number;
-  /** [start, end] of every acknowledged write */
-  spans: [number, number][];
-  stop(): Promise<void>;
-}
-
-/** When the first write that started at or after `t` was acknowledged. */
-function firstAckAfter(load: Load, t: number): number | undefined {
-  let first: number | undefined;
-  for (const [start, end] of load.spans) if (start >= t && (first === undefined || end < first)) first = end;
-  return first;
-}
-
-/** Writers creating unique sequential nodes under /load, reconnecting as members die. */
-function writeLoad(endpoints: string, writers: number, prefix = 'w'): Load {
-  const load: Load = { acked: new Set(), failures: 0, spans: [], stop: async () => undefined };
-  let running = true;
-  const done = Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      let client: Conclave | undefined;
-      for (let n = 0; running; n++) {
-        try {
-          client ??= await Conclave.connect({ endpoints, connectTimeoutMs: 1_000, requestTimeoutMs: 3_000, sessionTimeoutMs: 5_000 });
-          const id = `${prefix}${w}-${n}`;
-          const start = Date.now();
-          await client.create('/load/item-', id, { kind: 'PERSISTENT_SEQUENTIAL' });
-          load.acked.add(id);
-          load.spans.push([start, Date.now()]);
-        } catch {
-          load.failures++;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-      await client?.close().catch(() => undefined);
-    }),
-  );
-  load.stop = async () => {
-    running = false;
-    await done;
-  };
-  return load;
-}
-
-/** Every acknowledged id is present exactly once; returns how many items there are. */
-async function verify(endpoints: string, acked: Set<string>): Promise<number> {
-  const client = await Conclave.connect({ endpoints });
-  try {
-    await client.sync('/load');
-    const names = await client.getChildren('/load');
-    const results: Awaited<ReturnType<Conclave["multiRead"]>> = [];
-    for (let i = 0; i < names.length; i += 1000) {
-      results.push(...(await client.multiRead(names.slice(i, i + 1000).map((n) => ({ op: 'getData' as const, path: `/load/${n}` })))));
-    }
-    const counts = new Map<string, number>();
-    for (const r of results) {
-      const id = (r as { data: Buffer }).data.toString();
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    const lost = [...acked].filter((id) => !counts.has(id));
-    const doubled = [...counts].filter(([, c]) => c > 1).map(([id]) => id);
-    assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
-    assert.deepEqual(doubled, [], 'writes applied twice');
-    return names.length;
-  } finally {
-    await client.close();
-  }
-}
-
-async function setup(cluster: TestCluster): Promise<void> {
-  const client = await Conclave.connect({ endpoints: cluster.endpoints() });
-  await client.create('/load');
-  await client.close();
-}
+import { createLoadRoot, firstAckAfter, verifyLoad as verify, writeLoad } from '../../harness/workload.js';
 
 describe('a real 3-member cluster', function () {
   this.timeout(180_000);
@@ -92,7 +17,7 @@ describe('a real 3-member cluster', function () {
 
   beforeEach(async () => {
     cluster = await TestCluster.start({ members: 3, settings: { snapshotCount: 500, snapshotCatchUpEntries: 100 } });
-    await setup(cluster);
+    await createLoadRoot(cluster.endpoints());
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 15)}`);
@@ -151,24 +76,26 @@ describe('a real 3-member cluster', function () {
       await stubs.cluster.addMember({ id, peerAddress: `127.0.0.1:${spec.peerPort}`, clientAddress: `127.0.0.1:${spec.clientPort}` });
       await cluster.launch(spec, { join: true });
       await cluster.waitReady([id]);
+      let members;
       for (let attempt = 0; ; attempt++) {
         try {
-          await stubs.cluster.promoteMember({ id });
+          members = await stubs.cluster.promoteMember({ id });
           break;
         } catch (error) {
           if (attempt > 50) throw error;
           await new Promise((r) => setTimeout(r, 200));
         }
       }
-      const members = await stubs.cluster.members({});
       assert.deepEqual(members.members.map((m: { id: number; voter: boolean }) => [m.id, m.voter]).sort(), [[1, true], [2, true], [3, true], [4, true]]);
       const leader = await cluster.leader();
       const victim = [1, 2, 3].find((m) => m !== leader)!;
-      await stubs.cluster.removeMember({ id: victim });
+      await unaryStubs(cluster.endpoints([leader])).cluster.removeMember({ id: victim });
       await cluster.kill(victim);
       await new Promise((r) => setTimeout(r, 500));
       await load.stop();
-      const after = await stubs.cluster.members({});
+      const survivor = unaryStubs(cluster.endpoints([leader]));
+      const after = await survivor.cluster.members({});
+      survivor.close();
       assert.deepEqual(after.removedIds, [victim]);
       await verify(cluster.endpoints([1, 2, 3, 4].filter((m) => m !== victim)), load.acked);
       // The removed member may not come back with its id.
@@ -200,7 +127,7 @@ describe('a real 5-member cluster', function () {
   it('survives kill -9 of the leader and a follower under load, losing nothing acknowledged', async () => {
     const cluster = await TestCluster.start({ members: 5 });
     try {
-      await setup(cluster);
+      await createLoadRoot(cluster.endpoints());
       const load = writeLoad(cluster.endpoints(), 6);
       await new Promise((r) => setTimeout(r, 1_000));
       const leader = await cluster.leader();
@@ -233,3 +160,67 @@ async function waitCaughtUp(cluster: TestCluster, id: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('sessions and watches across member failures', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.start({ members: 3 });
+  });
+  after(async () => cluster.stop());
+
+  it('a session survives the death of its member and of the leader; its ephemerals stay (fresh timeout after a leader change)', async () => {
+    const client = await Conclave.connect({ endpoints: cluster.endpoints(), sessionTimeoutMs: 4_000 });
+    await client.create('/owned', '', { kind: 'EPHEMERAL' });
+    const states: string[] = [];
+    client.onState((s) => states.push(s));
+    const leader = await cluster.leader();
+    const first = client.memberId;
+    await cluster.kill(first);
+    if (first !== leader) await cluster.kill(leader);
+    if (first !== leader) await cluster.restart(leader);
+    for (let i = 0; i < 100 && client.state !== 'reconnected' && client.state !== 'connected'; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(['reconnected', 'connected'].includes(client.state), `state ${client.state}`);
+    assert.notEqual(client.memberId, first);
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.ok(await client.exists('/owned'), 'the ephemeral node of the live session is still there');
+    assert.equal(client.state === 'expired', false);
+    await client.close();
+    await cluster.restart(first).catch(() => undefined);
+  });
+
+  it('watches survive a member switch: every change exactly once, in order', async () => {
+    await cluster.waitReady();
+    const watcher = await Conclave.connect({ endpoints: cluster.endpoints(), sessionTimeoutMs: 5_000 });
+    const writer = await Conclave.connect({ endpoints: cluster.endpoints() });
+    await writer.create('/watched');
+    await watcher.sync('/watched'); // the watcher's member has applied the create before the watch starts
+    const events: { path: string; zxid: number }[] = [];
+    await watcher.addWatch('/watched', (e) => events.push(e), { recursive: true });
+    const total = 200;
+    const writing = (async () => {
+      for (let i = 0; i < total; i++) {
+        for (;;) {
+          try {
+            await writer.create(`/watched/n${i}`);
+            break;
+          } catch (error) {
+            if ((error as { code?: string }).code === 'NODE_EXISTS') break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const victim = watcher.memberId;
+    await cluster.kill(victim);
+    await writing;
+    for (let i = 0; i < 200 && events.length < total; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(events.length, total, `every change once; got ${JSON.stringify(events.map((e) => e.path))}`);
+    assert.equal(new Set(events.map((e) => e.path)).size, total, 'no duplicates');
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.zxid > events[i - 1]!.zxid, 'in zxid order');
+    await Promise.all([watcher.close(), writer.close()]);
+    await cluster.restart(victim);
+  });
+});

@@ -19,7 +19,7 @@ describe('semantics: errors, limits and the API surface (real server)', function
   let stubs: ReturnType<typeof unaryStubs>;
 
   before(async () => {
-    cluster = await TestCluster.start({ members: 1, settings: { maxOutstandingPerSession: 50 } });
+    cluster = await TestCluster.start({ members: 1, settings: { maxOutstandingPerSession: 50, maxWatchesPerSession: 10 } });
     client = await Conclave.connect({ endpoints: cluster.endpoints() });
     stubs = unaryStubs(cluster.endpoints());
   });
@@ -41,6 +41,24 @@ describe('semantics: errors, limits and the API surface (real server)', function
     assert.ok(codes.includes('RESOURCE_EXHAUSTED'), 'requests beyond the limit are refused');
     assert.ok(last);
     raw.close();
+  });
+
+  it('limits: watches per session, and sessions per cluster', async () => {
+    const watcher = await Conclave.connect({ endpoints: cluster.endpoints() });
+    for (let i = 0; i < 10; i++) await watcher.exists(`/limit-${i}`, { watch: () => undefined });
+    await rejects(watcher.exists('/limit-10', { watch: () => undefined }), 'RESOURCE_EXHAUSTED');
+    await rejects(watcher.addWatch('/limit-11', () => undefined), 'RESOURCE_EXHAUSTED');
+    assert.equal(await watcher.exists('/limit-12'), null, 'reads without a watch still work');
+    await watcher.close();
+    const small = await TestCluster.start({ members: 1, settings: { maxSessions: 2 } });
+    try {
+      const a = await Conclave.connect({ endpoints: small.endpoints() });
+      const b = await Conclave.connect({ endpoints: small.endpoints() });
+      await assert.rejects(Conclave.connect({ endpoints: small.endpoints(), connectTimeoutMs: 1_000 }), /2 sessions, its limit/);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await small.stop();
+    }
   });
 
   it('a message larger than 4 MiB is refused by the transport, and the server keeps serving', async () => {

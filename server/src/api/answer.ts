@@ -6,14 +6,17 @@ import { toServiceError } from './status.js';
 
 export function answer<T>(ctx: ApiContext, op: string, callback: grpc.sendUnaryData<T>, body: () => T | Promise<T>): void {
   const started = performance.now();
+  ctx.unaryInFlight++;
   Promise.resolve()
     .then(body)
     .then(
       (value) => {
+        ctx.unaryInFlight--;
         ctx.observe(op, started, undefined);
         callback(null, value);
       },
       (error) => {
+        ctx.unaryInFlight--;
         const e = asConclaveError(error);
         if (e.code === 'INTERNAL') ctx.logger.error({ err: error, op }, 'request failed');
         ctx.observe(op, started, e.code);

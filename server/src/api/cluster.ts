@@ -66,7 +66,6 @@ export function clusterHandlers(ctx: ApiContext, leader: LeaderClient): ClusterH
         onLeader(async () => {
           const id = checkMemberId(call.request.id);
           if (node.fsm.cluster.members.has(id)) throw new InvalidArgumentError(`member ${id} is already in the cluster`);
-          if (node.fsm.cluster.removedIds.has(id)) throw new InvalidArgumentError(`member id ${id} was removed and cannot be reused`);
           if (!call.request.peerAddress) throw new InvalidArgumentError('peer_address is required');
           await node.changeMembership(ConfChangeType.AddLearner, id, {
             id, peerAddress: call.request.peerAddress, clientAddress: call.request.clientAddress, voter: false,

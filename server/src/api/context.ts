@@ -14,6 +14,10 @@ export interface ApiOptions {
   maxOutboundMessages: number;
   /** how long a resuming session may wait for this member to catch up with it */
   connectTimeoutMs: number;
+  /** watches per session */
+  maxWatchesPerSession: number;
+  /** sessions and leases in the cluster before new ones are refused */
+  maxSessions: number;
 }
 
 /** The session streams attached to this member, told by apply when a session closes or moves away. */
@@ -24,6 +28,13 @@ export class AttachedSessions implements SessionListener {
 
   get size(): number {
     return this.streams.size;
+  }
+
+  /** Requests in flight on all attached session streams. */
+  get outstanding(): number {
+    let n = 0;
+    for (const stream of this.streams.values()) n += stream.outstanding;
+    return n;
   }
 
   attach(sessionId: number, stream: SessionStream): void {
@@ -54,6 +65,8 @@ export class AttachedSessions implements SessionListener {
 
 export class ApiContext {
   readonly sessions: AttachedSessions;
+  /** unary requests being served */
+  unaryInFlight = 0;
 
   constructor(
     readonly node: ConclaveNode,

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { LeasesHandlers } from '@conclave/proto/gen/conclave/v1/Leases.js';
 import type { LeaseKeepAliveRequest__Output } from '@conclave/proto/gen/conclave/v1/LeaseKeepAliveRequest.js';
 import type { LeaseKeepAliveResponse } from '@conclave/proto/gen/conclave/v1/LeaseKeepAliveResponse.js';
-import { SessionExpiredError } from '../errors.js';
+import { ResourceExhaustedError, SessionExpiredError } from '../errors.js';
 import { checkId } from '../pipeline/prepare.js';
 import { answer } from './answer.js';
 import type { ApiContext } from './context.js';
@@ -15,6 +15,9 @@ export function leaseHandlers(ctx: ApiContext, leader: LeaderClient): LeasesHand
   return {
     Grant: (call, cb) =>
       answer(ctx, 'leaseGrant', cb, async () => {
+        if (node.fsm.sessions.size >= ctx.options.maxSessions) {
+          throw new ResourceExhaustedError(`the cluster holds ${node.fsm.sessions.size} sessions and leases, its limit`);
+        }
         const timeoutMs = node.clampSessionTimeout(Number(call.request.ttlMs));
         const outcome = await node.write({ op: 'createSession', createSession: { timeoutMs, secret: Buffer.from(node.newSecret()), lease: true } }, 0);
         if (outcome.error) throw outcome.error;

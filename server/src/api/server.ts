@@ -17,6 +17,7 @@ import { unaryHandlers } from './unary.js';
 import type { ConclaveNode } from '../node.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Logger } from '../logger.js';
+import { shutdownGrpcServer } from '../grpc-shutdown.js';
 
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
@@ -61,15 +62,6 @@ export class ClientApiServer {
 
   async close(): Promise<void> {
     this.leaderClient.close();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 2000);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.server, 2000);
   }
 }

@@ -6,6 +6,7 @@
  * event for a change it reflects was queued before it.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { splitFrames } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
 import type { SessionDown } from '@conclave/proto/gen/conclave/v1/SessionDown.js';
 import type { SessionRequest__Output as SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
@@ -45,6 +46,8 @@ interface Slot {
 }
 
 const WRITE_OPS = new Set(['create', 'delete', 'setData', 'multi']);
+/** Responses per stream message, in (estimated) bytes: well under the 4 MiB gRPC limit. */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 export class SessionStream implements Watcher {
   sessionId = 0;
@@ -67,6 +70,11 @@ export class SessionStream implements Watcher {
     call.on('cancelled', () => this.detach());
     call.on('close', () => this.detach());
     call.on('drain', () => (this.unflushedWrites = 0));
+  }
+
+  /** requests received and not answered yet */
+  get outstanding(): number {
+    return this.slots.length + this.early.length;
   }
 
   // ------------------------------------------------------------------ inbound
@@ -151,6 +159,7 @@ export class SessionStream implements Watcher {
       registry: ctx.node.watches,
       watcher: this,
       maxPathBytes: ctx.options.limits.maxPathBytes,
+      maxWatches: ctx.options.maxWatchesPerSession,
     });
     switch (op) {
       case 'getData':
@@ -172,6 +181,7 @@ export class SessionStream implements Watcher {
         return () => {
           const valid = validatePath(path, ctx.options.limits.maxPathBytes);
           if (mode !== 'PERSISTENT_WATCH' && mode !== 'PERSISTENT_RECURSIVE_WATCH') throw new InvalidArgumentError(`unknown watch mode ${String(mode)}`);
+          reads.checkWatchLimit(ctx.node.watches, this, ctx.options.maxWatchesPerSession);
           ctx.node.watches.add(mode === 'PERSISTENT_WATCH' ? 'persistent' : 'recursive', valid, this);
           return { addWatch: {} };
         };
@@ -189,6 +199,7 @@ export class SessionStream implements Watcher {
       case 'setWatches': {
         const w = request.setWatches!;
         return () => {
+          this.checkRestoreLimit(w);
           restoreWatches(w, this, ctx.node.watches, ctx.node.fsm.tree, ctx.node.history, ctx.node.appliedIndex);
           return { setWatches: {} };
         };
@@ -197,6 +208,13 @@ export class SessionStream implements Watcher {
         return () => {
           throw new InvalidArgumentError(`unknown request ${op}`);
         };
+    }
+  }
+
+  private checkRestoreLimit(w: NonNullable<ConnectRequest['watches']>): void {
+    const count = w.dataWatches.length + w.existWatches.length + w.childWatches.length + w.persistentWatches.length + w.persistentRecursiveWatches.length;
+    if (count + this.ctx.node.watches.countOf(this) > this.ctx.options.maxWatchesPerSession) {
+      throw new ResourceExhaustedError(`a session may hold at most ${this.ctx.options.maxWatchesPerSession} watches`);
     }
   }
 
@@ -214,6 +232,9 @@ export class SessionStream implements Watcher {
       this.closeWith(undefined);
     };
     const createSession = () => {
+      if (ctx.node.fsm.sessions.size >= ctx.options.maxSessions) {
+        return fail(new ResourceExhaustedError(`the cluster holds ${ctx.node.fsm.sessions.size} sessions, its limit`));
+      }
       const secret = ctx.node.newSecret();
       ctx.node.submitWrite({ op: 'createSession', createSession: { timeoutMs, secret: secret as Buffer, lease: false } }, 0, (outcome) => {
         if (outcome instanceof ConclaveError) return fail(outcome);
@@ -257,6 +278,12 @@ export class SessionStream implements Watcher {
     this.ctx.node.touch(sessionId);
     this.answerNow(requestId, 'connect', { connect: { sessionId, secret: secret as Buffer, timeoutMs, memberId: this.ctx.node.id } });
     if (watches) {
+      try {
+        this.checkRestoreLimit(watches);
+      } catch (error) {
+        this.closeWith(asConclaveError(error));
+        return;
+      }
       restoreWatches(watches, this, this.ctx.node.watches, this.ctx.node.fsm.tree, this.ctx.node.history, this.ctx.node.appliedIndex);
     }
     const early = this.early;
@@ -320,7 +347,7 @@ export class SessionStream implements Watcher {
     const responses = this.outbox;
     this.outbox = [];
     this.unflushedWrites += responses.length;
-    this.call.write({ responses });
+    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) this.call.write({ responses: frame });
     if (this.unflushedWrites > this.ctx.options.maxOutboundMessages) {
       this.closeWith(new ResourceExhaustedError('the client is not reading its session stream; closing it'));
     }

@@ -28,7 +28,7 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
 
 export function unaryHandlers(ctx: ApiContext): ConclaveHandlers {
   const { node, options } = ctx;
-  const readCtx = (): reads.ReadContext => ({ tree: node.fsm.tree, registry: node.watches, watcher: undefined, maxPathBytes: options.limits.maxPathBytes });
+  const readCtx = (): reads.ReadContext => ({ tree: node.fsm.tree, registry: node.watches, watcher: undefined, maxPathBytes: options.limits.maxPathBytes, maxWatches: 0 });
   const write = <T>(call: grpc.ServerUnaryCall<unknown, unknown>, request: Parameters<typeof prepareWrite>[0], withStat = false) =>
     new Promise<T>((resolve, reject) => {
       const body = prepareWrite(request, { sessionId: 0 }, options.limits);

@@ -36,6 +36,8 @@ const HELP: Record<keyof ServerConfig, string> = {
   maxOutstandingPerSession: 'most requests in flight per session',
   maxPendingWrites: 'most writes in flight on this member',
   maxOutboundMessages: 'responses a client may leave unread before its stream is closed',
+  maxWatchesPerSession: 'most watches one session may hold',
+  maxSessions: 'most sessions and leases in the cluster',
   requestTimeoutMs: 'time a write may take before it fails with TIMEOUT',
   historyEvents: 'changes remembered for resuming watches after a reconnect',
   reapIntervalMs: 'how often the leader deletes empty containers and expired TTL nodes',

@@ -309,6 +309,9 @@ export class StateMachine {
     const existing = this.cluster.members.get(change.memberId);
     switch (change.type) {
       case 'ADD_LEARNER':
+        // Re-adding a removed id is an explicit decision: the id is welcome again. A member still
+        // holding data from before its removal refuses to start from it (it knows it was removed).
+        this.cluster.removedIds.delete(change.memberId);
         this.cluster.members.set(change.memberId, {
           id: change.memberId,
           peerAddress: change.member?.peerAddress ?? '',

@@ -4,7 +4,7 @@
  * from: no change can fall between them. Pure apart from the registry it is handed.
  */
 import type { ReadOp__Output as ReadOp } from '@conclave/proto/gen/conclave/v1/ReadOp.js';
-import { asConclaveError, InvalidArgumentError, type ErrorCode } from '../errors.js';
+import { asConclaveError, InvalidArgumentError, ResourceExhaustedError, type ErrorCode } from '../errors.js';
 import type { DataTree, Stat } from '../tree/tree.js';
 import { isWithin, ROOT, validatePath } from '../tree/path.js';
 import type { Watcher, WatchRegistry } from '../watch/registry.js';
@@ -15,12 +15,20 @@ export interface ReadContext {
   /** receives one-shot watches; undefined for sessionless callers (then `watch` is refused) */
   watcher: Watcher | undefined;
   maxPathBytes: number;
+  /** watches one watcher may hold */
+  maxWatches: number;
 }
 
 function watcherFor(ctx: ReadContext, watch: boolean | undefined): Watcher | undefined {
   if (!watch) return undefined;
   if (ctx.watcher === undefined) throw new InvalidArgumentError('watches need a session (use the Session stream or Watch)');
+  checkWatchLimit(ctx.registry, ctx.watcher, ctx.maxWatches);
   return ctx.watcher;
+}
+
+/** Bounds the memory one session's watches can take. */
+export function checkWatchLimit(registry: WatchRegistry, watcher: Watcher, max: number): void {
+  if (registry.countOf(watcher) >= max) throw new ResourceExhaustedError(`a session may hold at most ${max} watches`);
 }
 
 export function getData(ctx: ReadContext, path: string, watch?: boolean): { data: Uint8Array; stat: Stat } {

@@ -255,7 +255,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.hup(this.preVote ? Campaign.PreElection : Campaign.Election);
+      this.hup();
     }
   }
 
@@ -289,8 +289,13 @@ export class Raft {
 
   // ------------------------------------------------------------------ elections
 
-  /** Starts an election (MsgHup), unless this member cannot or should not. */
-  hup(type: Campaign = this.preVote ? Campaign.PreElection : Campaign.Election): void {
+  /** Starts an election now (MsgHup), with a pre-vote if enabled. */
+  hup(): void {
+    this.maybeCampaign(this.preVote ? Campaign.PreElection : Campaign.Election);
+  }
+
+  /** Starts a campaign unless this member cannot or should not. */
+  private maybeCampaign(type: Campaign): void {
     if (this.role === Role.Leader) return;
     if (!this.promotable()) return;
     // Votes are counted in the applied configuration: one that lags a committed conf change
@@ -308,10 +313,12 @@ export class Raft {
     if (this.transferPendingTerm === 0 || this.transferPendingTerm !== this.term || this.role !== Role.Follower) return;
     if (this.hasUnappliedConfChanges()) return;
     this.transferPendingTerm = 0;
-    this.hup(Campaign.Transfer);
+    this.maybeCampaign(Campaign.Transfer);
   }
 
   private hasUnappliedConfChanges(): boolean {
+    // A snapshot being installed brings its own configuration: wait for it.
+    if (this.log.hasPendingSnapshot()) return true;
     const hi = this.log.committed + 1;
     for (let lo = this.log.applied + 1; lo < hi; ) {
       const ents = this.log.slice(lo, hi, this.maxMsgSize);
@@ -369,15 +376,24 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.reply(respType, m.from).reject = true;
+      this.rejectVote(respType, m.from);
     }
+  }
+
+  private rejectVote(respType: MessageType, to: MemberId): void {
+    const r = this.reply(respType, to);
+    r.reject = true;
+    // Our commit index, so a candidate stuck on a committed but unknown conf change (it may need
+    // our vote only because it has not applied our removal, say) can learn it and move on.
+    r.commit = this.log.committed;
+    r.logTerm = Math.max(0, this.log.term(this.log.committed));
   }
 
   // ------------------------------------------------------------------ step
 
   step(m: Message): void {
     if (m.term === 0) {
-      // A local message, or a proposal / read request forwarded by a follower.
+      // A local input (RawNode), or a proposal / read request forwarded by a follower.
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = m.context !== undefined && m.context.length === 1 && m.context[0] === CAMPAIGN_TRANSFER[0];
@@ -399,19 +415,18 @@ export class Raft {
         this.reply(MessageType.AppResp, m.from);
       } else if (m.type === MessageType.PreVote) {
         // Answer, so a pre-candidate with a stale term learns ours rather than waiting forever.
-        this.reply(MessageType.PreVoteResp, m.from).reject = true;
+        this.rejectVote(MessageType.PreVoteResp, m.from);
       }
       return;
     }
 
-    switch (m.type) {
-      case MessageType.Hup:
-        this.hup();
-        return;
-      case MessageType.Vote:
-      case MessageType.PreVote:
-        this.handleVote(m);
-        return;
+    if ((m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp) && m.reject) {
+      // The voter's commit index: safe to adopt where our log holds the same entry there.
+      if (m.commit > this.log.committed && this.log.matchTerm(m.commit, m.logTerm)) this.log.commitTo(m.commit);
+    }
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+      this.handleVote(m);
+      return;
     }
     switch (this.role) {
       case Role.Leader:
@@ -453,7 +468,7 @@ export class Raft {
       case MessageType.TimeoutNow:
         // Transfers skip the pre-vote: this is no partitioned member's comeback.
         this.info(`campaigns at once on MsgTimeoutNow from ${m.from}`);
-        this.hup(Campaign.Transfer);
+        this.maybeCampaign(Campaign.Transfer);
         return;
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, context: m.context ?? EMPTY_CONTEXT });
@@ -502,12 +517,6 @@ export class Raft {
 
   private stepLeader(m: Message): void {
     switch (m.type) {
-      case MessageType.Beat:
-        this.bcastHeartbeat(undefined);
-        return;
-      case MessageType.CheckQuorum:
-        this.stepDownWithoutQuorum();
-        return;
       case MessageType.Prop:
         if (m.entries.length > 0) this.proposeAsLeader(m.entries);
         return;
@@ -859,7 +868,11 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     if (this.tracker.apply(cc, this.log.lastIndex() + 1)) this.info(`applied conf change ${describe(cc)}`);
     const conf = this.tracker.confState();
-    if (this.role !== Role.Leader) return conf;
+    if (this.role !== Role.Leader) {
+      // A campaign for a configuration we are no longer a voter of must not win.
+      if (this.role !== Role.Follower && !this.tracker.isVoter(this.id)) this.becomeFollower(this.term, NONE);
+      return conf;
+    }
     if (!this.tracker.isVoter(this.id)) {
       this.stepDownOnRemoval();
       return conf;

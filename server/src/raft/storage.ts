@@ -19,7 +19,8 @@ export interface Storage {
   /** The persisted HardState and the ConfState of the latest snapshot. */
   initialState(): InitialState;
   /**
-   * Entries in [lo, hi), cut to at most maxBytes (by entrySize) but always at least one entry.
+   * Entries in [lo, hi), cut to at most maxBytes (by entrySize) but always at least one entry, in
+   * a new array the caller may extend (the entries themselves are shared and never mutated).
    * Throws ErrCompacted if lo <= the compacted index, ErrUnavailable if hi > lastIndex() + 1.
    */
   entries(lo: number, hi: number, maxBytes: number): Entry[];

@@ -6,18 +6,21 @@
  * (Raft retries); the channel reconnects by itself, DNS lookups included.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadRaftApi } from '@conclave/proto';
+import { estimateSize, loadRaftApi, splitFrames } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerReply.js';
 import type { PeerClient } from '@conclave/proto/gen/conclave/raft/v1/Peer.js';
 import type { SnapshotPart, SnapshotPart__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotPart.js';
 import type { Logger } from '../logger.js';
+import { shutdownGrpcServer } from '../grpc-shutdown.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { approximateSize, fromWire, toWire } from './convert.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** A batch larger than this (estimated) goes out in several stream messages, in order. */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RETRY_MS = 200;
 const PING_INTERVAL_MS = 1000;
@@ -164,16 +167,7 @@ export class PeerTransport implements Transport {
     this.stopped = true;
     for (const link of this.links.values()) link.close();
     this.links.clear();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1000);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.server, 1000);
   }
 
   // ------------------------------------------------------------------ outbound
@@ -202,7 +196,14 @@ export class PeerTransport implements Transport {
         batch.pingMs = now;
         link.lastPing = now;
       }
-      stream.write(batch);
+      if (estimateSize(batch) <= MAX_BATCH_BYTES) {
+        stream.write(batch);
+        continue;
+      }
+      const { messages, touchedSessions, forwards, rejections, ...header } = batch;
+      for (const part of splitFrames(messages ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, messages: part });
+      for (const part of splitFrames(forwards ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, forwards: part });
+      stream.write({ ...header, touchedSessions, rejections });
     }
   }
 

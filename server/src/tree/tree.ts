@@ -60,6 +60,14 @@ export interface Stat {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The tree keeps its own copy of node data: decoded bytes are views into the message they came in
+ * (a whole batch of a peer stream), and keeping the view would keep the whole message alive.
+ */
+function ownCopy(data: Uint8Array): Uint8Array {
+  return data.length === 0 ? EMPTY : Uint8Array.prototype.slice.call(data);
+}
+
 export class ZNode {
   children: Set<string> | undefined = undefined;
   mzxid: number;
@@ -221,7 +229,7 @@ export class DataTree {
     const actual = isSequentialKind(kind) ? path + sequenceSuffix(parent.cversion) : path;
     if (this.nodes.has(actual)) throw new NodeExistsError(`${actual} already exists`, { path: actual });
 
-    const node = new ZNode(data, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
+    const node = new ZNode(ownCopy(data), kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
     const parentCversion = parent.cversion;
     const parentPzxid = parent.pzxid;
     this.insert(actual, node, zxid);
@@ -264,7 +272,7 @@ export class DataTree {
     }
     const before = { data: node.data, mzxid: node.mzxid, mtime: node.mtime, version: node.version };
     this.dataBytes += data.length - node.data.length;
-    node.data = data;
+    node.data = ownCopy(data);
     node.mzxid = zxid;
     node.mtime = time;
     node.version++;

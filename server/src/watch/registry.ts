@@ -136,6 +136,16 @@ export class WatchRegistry {
     this.recursive.removeWatcher(watcher);
   }
 
+  /** How many watches a watcher holds (all kinds). */
+  countOf(watcher: Watcher): number {
+    return (
+      this.data.pathsOf(watcher).size +
+      this.child.pathsOf(watcher).size +
+      this.persistent.pathsOf(watcher).size +
+      this.recursive.pathsOf(watcher).size
+    );
+  }
+
   /** The watches a watcher holds, by kind (for tests and for status). */
   watchesOf(watcher: Watcher): Record<WatchKind, string[]> {
     return {

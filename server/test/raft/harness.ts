@@ -38,8 +38,6 @@ export class TestMember {
   appliedIndex = 0;
   conf: ConfState;
   readStates: ReadState[] = [];
-  /** Every Ready handled, for assertions on the contract. */
-  readonly readies: { mustSync: boolean; entries: number; committed: number; messages: number }[] = [];
   /** State machine copies by snapshot index, as the node layer's snapshot files. */
   readonly snapshotData = new Map<number, string[]>();
   incomingSnapshot: string[] | undefined;
@@ -68,12 +66,6 @@ export class TestMember {
   handleReady(outbox: Message[]): boolean {
     if (!this.node.hasReady()) return false;
     const rd = this.node.ready();
-    this.readies.push({
-      mustSync: rd.mustSync,
-      entries: rd.entries.length,
-      committed: rd.committedEntries.length,
-      messages: rd.messages.length,
-    });
     if (rd.snapshot !== undefined) {
       this.storage.applySnapshot(rd.snapshot);
       this.state = (this.incomingSnapshot ?? []).slice();

@@ -17,6 +17,7 @@ import {
   Role,
   type Message,
 } from '../../src/raft/index.js';
+import { ConclaveError } from '../../src/errors.js';
 import { TestCluster, bytes } from './harness.js';
 
 function dropped(reason: string) {
@@ -470,6 +471,47 @@ describe('raft interactions', () => {
       assert.equal(c.leader()?.id, leader.id);
     });
 
+    it('does not campaign while a committed conf change is not applied', () => {
+      const c = elected([1, 2, 3], { checkQuorum: false });
+      c.node(1).proposeConfChange({ type: ConfChangeType.AddLearner, memberId: 4 });
+      c.flushReadies();
+      const app = c.queue.find((m) => m.type === MessageType.App && m.to === 3)!;
+      c.queue = [];
+      const index = app.entries.find((e) => e.type === EntryType.ConfChange)!.index;
+      // 3 learns the entry is committed, but has not handled the Ready that applies it.
+      c.node(3).step({ ...app, commit: index });
+      c.node(3).campaign();
+      assert.equal(c.member(3).status().role, Role.Follower);
+      c.flushReadies();
+      assert.deepEqual(c.member(3).conf, { voters: [1, 2, 3], learners: [4] });
+      c.node(3).campaign();
+      assert.equal(c.member(3).status().role, Role.PreCandidate);
+    });
+
+    it('a candidate learns the commit index from a refused vote (removed leader with the longest log)', () => {
+      const c = elected([1, 2], { checkQuorum: false, maxSizePerMsg: 1 });
+      c.node(1).proposeConfChange({ type: ConfChangeType.Remove, memberId: 1 });
+      c.node(1).propose(bytes('tail'));
+      c.flushReadies();
+      const removal = c.queue.find((m) => m.type === MessageType.App && m.entries.some((e) => e.type === EntryType.ConfChange))!;
+      c.queue = [];
+      c.node(2).step(removal);
+      c.deliverWhere((m) => m.to === 1); // 1 commits and applies its removal, and steps down
+      c.flushReadies();
+      c.queue = []; // whatever 1 would tell 2 is lost
+      assert.equal(c.member(1).status().role, Role.Follower);
+      assert.deepEqual(c.member(1).conf, { voters: [2], learners: [] });
+      // 2 still needs 1's vote ({1, 2}), which 1 refuses: its log is longer. The refusal carries
+      // 1's commit index, so 2 applies the removal and can then win alone.
+      assert.deepEqual(c.member(2).conf, { voters: [1, 2], learners: [] });
+      c.node(2).campaign();
+      c.stabilize();
+      assert.deepEqual(c.member(2).conf, { voters: [2], learners: [] });
+      c.node(2).campaign();
+      c.stabilize();
+      assert.equal(c.leader()?.id, 2);
+    });
+
     it('re-adds a removed member, which keeps its data, as a learner', () => {
       const c = elected();
       c.node(1).proposeConfChange({ type: ConfChangeType.Remove, memberId: 3 });
@@ -611,6 +653,10 @@ describe('raft interactions', () => {
     it('drops proposals when no leader is known', () => {
       const c = new TestCluster([1, 2, 3]);
       assert.throws(() => c.node(1).propose(bytes('x')), dropped('no-leader'));
+      assert.throws(
+        () => c.node(1).propose(bytes('x')),
+        (e: unknown) => e instanceof ConclaveError && e.code === 'UNAVAILABLE' && e.name === 'ProposalDroppedError',
+      );
       c.node(1).campaign();
       // A pre-candidate has no leader either.
       assert.throws(() => c.node(1).propose(bytes('x')), dropped('no-leader'));
@@ -622,6 +668,10 @@ describe('raft interactions', () => {
       c.node(1).propose(new Uint8Array(60));
       c.node(1).propose(new Uint8Array(40));
       assert.throws(() => c.node(1).propose(new Uint8Array(1)), dropped('uncommitted-limit'));
+      assert.throws(
+        () => c.node(1).propose(new Uint8Array(1)),
+        (e: unknown) => e instanceof ConclaveError && e.code === 'RESOURCE_EXHAUSTED',
+      );
       c.heal();
       c.stabilize();
       c.node(1).propose(new Uint8Array(90));
