@@ -40,6 +40,7 @@ export class Histogram {
   quantile(q: number): number {
     if (this.count === 0) return 0;
     const rank = Math.max(1, Math.ceil(q * this.count));
+    if (rank >= this.count) return this.maxUs;
     let seen = 0;
     for (const index of [...this.buckets.keys()].sort((a, b) => a - b)) {
       seen += this.buckets.get(index)!;

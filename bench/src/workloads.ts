@@ -187,12 +187,21 @@ export class Workloads {
   }
 
   private async writeMarker(value: Buffer, exclude?: number): Promise<void> {
-    const s = await this.connect(this.cluster.ids().filter((id) => id !== exclude).map((id) => this.cluster.endpoint(id)));
-    try {
-      await waitFor('the marker write', async () => (await s.put(MARKER, value), true), 60_000, 100);
-    } finally {
-      await s.close();
-    }
+    const endpoints = this.cluster.ids().filter((id) => id !== exclude).map((id) => this.cluster.endpoint(id));
+    await waitFor(
+      'the marker write',
+      async () => {
+        const s = await this.driver.connect(endpoints, { requestTimeoutMs: 10_000 });
+        try {
+          await s.put(MARKER, value);
+          return true;
+        } finally {
+          await s.close().catch(() => undefined);
+        }
+      },
+      120_000,
+      200,
+    );
   }
 
   /** fills the tree with treeSize znodes of 100 B (plus 1 parent per 1,000) and measures the members' memory */

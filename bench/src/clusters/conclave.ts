@@ -113,7 +113,7 @@ export class ConclaveCluster implements Cluster {
 
   async memory(id: number): Promise<MemoryReading> {
     const text = await this.metrics(id);
-    return { rssBytes: rssBytes(this.pid(id)), heapBytes: metric(text, 'conclave_process_nodejs_heap_size_used_bytes') };
+    return { rssBytes: rssBytes(this.pid(id)), heapBytes: metric(text, 'conclave_nodejs_heap_size_used_bytes') ?? metric(text, 'conclave_process_nodejs_heap_size_used_bytes') };
   }
 
   async replaceWithEmpty(id: number, beforeStart: () => Promise<void>) {
@@ -121,8 +121,8 @@ export class ConclaveCluster implements Cluster {
     const leader = await this.leader();
     const stubs = unaryStubs(this.endpoint(leader));
     try {
-      if (process.env.BENCH_REMOVE_FIRST) await stubs.cluster.removeMember({ id });
-      if (!process.env.BENCH_NO_KILL) await this.kill(id);
+      await stubs.cluster.removeMember({ id });
+      await this.kill(id);
       const newId = Math.max(...this.ids()) + 1;
       await this.allocate(newId);
       const ports = this.ports.get(newId)!;

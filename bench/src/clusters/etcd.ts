@@ -105,11 +105,13 @@ export class EtcdCluster implements Cluster {
 
   async replaceWithEmpty(id: number, beforeStart: () => Promise<void>) {
     // etcd's way: remove the member, add a new one, start it empty with --initial-cluster-state existing.
-    const status = await this.status(id);
     const others = this.members.filter((m) => m !== id);
     const admin = new Etcd3({ hosts: others.map(clientUrl) });
     try {
-      await admin.cluster.memberRemove({ ID: status!.header.member_id });
+      const member = (await admin.cluster.memberList({})).members.find((m) => m.name === `e${id}`);
+      if (!member) throw new Error(`etcd member e${id} not in the member list`);
+      // etcd refuses to remove a member while the cluster looks unhealthy (e.g. just after a restart)
+      await waitFor('etcd member removal', async () => (await admin.cluster.memberRemove({ ID: member.ID }), true), 60_000, 500);
       await this.kill(id);
       const newId = Math.max(...this.procs.keys()) + 1;
       await assertPortFree(Number(`${newId}2379`));

@@ -37,6 +37,9 @@ class EtcdSession implements BenchSession {
     if (!this.lease) {
       this.lease = this.client.lease(30);
       await this.lease.grant();
+      // the grant is answered once committed, maybe before this member applied it: a linearizable
+      // read waits until it has, so that the first put does not fail with "lease not found"
+      await this.client.get('/bench-sync').buffer();
     }
     const key = `${prefix}/e-${process.pid}-${String(++sequence).padStart(10, '0')}`;
     await this.lease.put(key).value(value);
@@ -72,7 +75,19 @@ export const etcdDriver: Driver = {
       faultHandling: { host: () => noop, global: noop },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
     });
-    await client.get('/bench-connect').buffer();
-    return new EtcdSession(client);
+    // grpc-js fails calls at once while the channel connects (no retry policy here): try until the deadline
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      try {
+        await client.get('/bench-connect').buffer();
+        return new EtcdSession(client);
+      } catch (error) {
+        if (Date.now() > deadline) {
+          client.close();
+          throw error;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   },
 };
