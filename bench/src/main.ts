@@ -38,6 +38,17 @@ const started = new Date();
 const log = (line: string) => process.stdout.write(`[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
 
 const active = new Set<Cluster>();
+// node-zookeeper-client can throw from its socket handler when a member restarts mid-response
+// ("Unknown code: ..."): that session is lost, the workload's retry loop reconnects. Anything else is fatal.
+process.on('uncaughtException', (error) => {
+  if (error.stack?.includes('node-zookeeper-client')) {
+    log(`  (node-zookeeper-client: ${error.message}; that session is dropped)`);
+    return;
+  }
+  log(`fatal: ${error.stack}`);
+  killAllSync();
+  process.exit(1);
+});
 const cleanUp = () => killAllSync();
 process.on('exit', cleanUp);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -208,6 +208,15 @@ export class Workloads {
   async scaleMemory(): Promise<{ populate: WorkloadResult; memory: WorkloadResult }> {
     const count = this.config.treeSize;
     const parents = Math.ceil(count / TREE_FANOUT);
+    // 1,000 small writes first: ZooKeeper keeps its last 500 proposals in memory (commitLogCount), which
+    // would otherwise still be the 100 KB ones in the baseline and make the difference too small
+    const flush = await this.connect();
+    try {
+      const small = Buffer.alloc(this.config.valueSize, 'v');
+      for (let i = 0; i < 1_000; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => flush.put(keyName(KV, i + j), small)));
+    } finally {
+      await flush.close();
+    }
     await sleep(1_000);
     const before = await Promise.all(this.cluster.ids().map((id) => this.cluster.memory(id)));
     const t0 = performance.now();

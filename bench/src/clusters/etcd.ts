@@ -4,7 +4,6 @@
  */
 import { readFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Etcd3 } from 'etcd3';
 import type { Cluster, MemoryReading } from './types.js';
 import { assertPortFree, fetchText, logTail, metric, rssBytes, running, spawnLogged, stopProc, waitFor, type Proc } from './proc.js';
 
@@ -105,25 +104,23 @@ export class EtcdCluster implements Cluster {
 
   async replaceWithEmpty(id: number, beforeStart: () => Promise<void>) {
     // etcd's way: remove the member, add a new one, start it empty with --initial-cluster-state existing.
+    // Through the JSON gateway: etcd3 encodes uint64 member ids >= 2^63 wrongly ("member not found").
     const others = this.members.filter((m) => m !== id);
-    const admin = new Etcd3({ hosts: others.map(clientUrl) });
-    try {
-      const member = (await admin.cluster.memberList({})).members.find((m) => m.name === `e${id}`);
-      if (!member) throw new Error(`etcd member e${id} not in the member list`);
-      // etcd refuses to remove a member while the cluster looks unhealthy (e.g. just after a restart)
-      await waitFor('etcd member removal', async () => (await admin.cluster.memberRemove({ ID: member.ID }), true), 60_000, 500);
-      await this.kill(id);
-      const newId = Math.max(...this.procs.keys()) + 1;
-      await assertPortFree(Number(`${newId}2379`));
-      await admin.cluster.memberAdd({ peerURLs: [peerUrl(newId)] });
-      this.members = [...others, newId];
-      this.initialCluster = this.members.map((m) => `e${m}=${peerUrl(m)}`).join(',');
-      this.state = 'existing';
-      await beforeStart();
-      return { id: newId, spawnedAt: this.launch(newId).spawnedAt, how: 'member removed, new empty member added' };
-    } finally {
-      admin.close();
-    }
+    const call = async <T>(method: string, body: object): Promise<T> => JSON.parse(await fetchText(`${clientUrl(others[0]!)}/v3/cluster/member/${method}`, { method: 'POST', body: JSON.stringify(body) })) as T;
+    const { members } = await call<{ members: { ID: string; name: string }[] }>('list', {});
+    const member = members.find((m) => m.name === `e${id}`);
+    if (!member) throw new Error(`etcd member e${id} not in the member list`);
+    // etcd refuses to remove a member while the cluster looks unhealthy (e.g. just after a restart)
+    await waitFor('etcd member removal', async () => (await call('remove', { ID: member.ID }), true), 60_000, 500);
+    await this.kill(id);
+    const newId = Math.max(...this.procs.keys()) + 1;
+    await assertPortFree(Number(`${newId}2379`));
+    await call('add', { peerURLs: [peerUrl(newId)] });
+    this.members = [...others, newId];
+    this.initialCluster = this.members.map((m) => `e${m}=${peerUrl(m)}`).join(',');
+    this.state = 'existing';
+    await beforeStart();
+    return { id: newId, spawnedAt: this.launch(newId).spawnedAt, how: 'member removed, new empty member added' };
   }
 
   catchUpNote(id: number): string {

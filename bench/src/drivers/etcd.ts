@@ -4,14 +4,14 @@
  * lease, and the sequence number is made by the client. Reads are etcd's default, linearizable.
  * Retries and circuit breakers are off so that the numbers show the server, not the policy.
  */
-import { Etcd3, type Lease } from 'etcd3';
+import { Etcd3 } from 'etcd3';
 import { noop } from 'cockatiel';
 import type { BenchSession, ConnectOptions, Driver } from './types.js';
 
 let sequence = 0;
 
 class EtcdSession implements BenchSession {
-  private lease: Lease | undefined;
+  private leaseId: Promise<string> | undefined;
 
   constructor(private readonly client: Etcd3) {}
 
@@ -34,15 +34,20 @@ class EtcdSession implements BenchSession {
   async ensureParents(): Promise<void> {}
 
   async ephemeralCycle(prefix: string, value: Buffer): Promise<void> {
-    if (!this.lease) {
-      this.lease = this.client.lease(30);
-      await this.lease.grant();
-      // the grant is answered once committed, maybe before this member applied it: a linearizable
-      // read waits until it has, so that the first put does not fail with "lease not found"
+    // The session's lease, granted once (raw RPCs: etcd3's Lease helper lost its lease under load here).
+    this.leaseId ??= this.client.leaseClient.leaseGrant({ TTL: 60 }).then(async (r) => {
+      // answered once committed, maybe before this member applied it: a linearizable read waits for that
       await this.client.get('/bench-sync').buffer();
-    }
+      return r.ID;
+    });
+    const lease = this.leaseId;
     const key = `${prefix}/e-${process.pid}-${String(++sequence).padStart(10, '0')}`;
-    await this.lease.put(key).value(value);
+    try {
+      await this.client.put(key).value(value).lease(await lease);
+    } catch (error) {
+      if (this.leaseId === lease) this.leaseId = undefined;
+      throw error;
+    }
     await this.client.delete().key(key);
   }
 
@@ -61,7 +66,7 @@ class EtcdSession implements BenchSession {
   }
 
   async close(): Promise<void> {
-    if (this.lease) await this.lease.revoke().catch(() => undefined);
+    if (this.leaseId) await this.leaseId.then((ID) => this.client.leaseClient.leaseRevoke({ ID })).catch(() => undefined);
     this.client.close();
   }
 }
