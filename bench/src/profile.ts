@@ -41,7 +41,10 @@ const AREAS: [string, (f: CallFrame) => boolean][] = [
   ['idle', (f) => f.functionName === '(idle)'],
   ['GC', (f) => f.functionName === '(garbage collector)'],
   ['V8/native (program)', (f) => f.functionName === '(program)' || f.functionName === '(root)'],
-  ['protobuf encode/decode (protobufjs)', (f) => /node_modules\/(protobufjs|@protobufjs|@grpc\/proto-loader)\//.test(f.url)],
+  // protobufjs' generated codecs have no script url, only names like SessionResponse$encode
+  ['protobuf encode/decode (protobufjs)', (f) => /node_modules\/(protobufjs|@protobufjs|@grpc\/proto-loader)\//.test(f.url) || /\$(encode|decode|fromObject|toObject|verify)$/.test(f.functionName)],
+  ['message framing (proto/*)', (f) => /\/proto\/dist\//.test(f.url)],
+  ['native I/O calls (writev, fdatasync, ...)', (f) => f.url === '' && /^(writeBuffers?|writev|writeUtf8String|writeLatin1String|writeAsciiString|fdatasync|fsync|read|close|open|shutdown)$/.test(f.functionName)],
   ['gRPC (grpc-js)', (f) => /node_modules\/@grpc\/grpc-js\//.test(f.url)],
   ['HTTP/2 + sockets (node core)', (f) => /^node:(internal\/)?(http2|net|stream|internal\/stream_base_commons|internal\/streams|tls|dgram)/.test(f.url)],
   ['logging (pino)', (f) => /node_modules\/(pino|sonic-boom|thread-stream)/.test(f.url)],

@@ -48,6 +48,8 @@ describe('bench: profile summary', () => {
     assert.equal(areaOf(frame('x', 'node:internal/http2/core')), 'HTTP/2 + sockets (node core)');
     assert.equal(areaOf(frame('x', 'file:///w/server/dist/src/api/session-stream.js')), 'client session stream (api/session-stream)');
     assert.equal(areaOf(frame('x', 'file:///w/node_modules/@grpc/grpc-js/build/src/server.js')), 'gRPC (grpc-js)');
+    assert.equal(areaOf(frame('SessionResponse$encode', '')), 'protobuf encode/decode (protobufjs)');
+    assert.equal(areaOf(frame('writeBuffers', '')), 'native I/O calls (writev, fdatasync, ...)');
   });
 
   it('adds self time per function and area, inside the window only', () => {
