@@ -75,7 +75,7 @@ function cell(w: WorkloadResult | undefined, row: Row, br: string): string {
     const p = w.params as { heapPerZnode?: number; rssPerZnode?: number };
     return `**${p.heapPerZnode ?? '-'}** (${p.rssPerZnode ?? '-'})`;
   }
-  if (row.key === 'populate') return `**${fmt(w.value!)}** s (${fmt(w.opsPerSec!)}/s)`;
+  if (row.key === 'populate') return `**${fmt(w.value!)}** s (${fmt(w.opsPerSec!)}/s)${w.errors ? `${br}${w.errors} batches failed, retried: ${(w.firstError ?? '').slice(0, 60)}` : ''}`;
   const samples = w.samples && w.samples.length > 1 ? ` (${w.samples.map(fmt).join(', ')})` : '';
   return `**${w.value === undefined ? '-' : fmt(w.value)}**${samples}${w.errors ? ` (${w.note})` : ''}`;
 }
@@ -176,9 +176,10 @@ function charts(r: BenchResults): Record<string, string> {
       'Conclave leader: main-thread self time by area (% of busy time)',
       r.profiles.map((p) => {
         const leader = p.members.find((m) => m.role === 'leader') ?? p.members[0]!;
-        return { title: `${p.workload} (${fmt(p.result.opsPerSec ?? 0)} ops/s)`, unit: '%', values: leader.summary.areas.slice(0, 10).map((a) => ({ label: a.area.slice(0, 11), value: a.pct })) };
+        return { title: `${p.workload} (${fmt(p.result.opsPerSec ?? 0)} ops/s)`, unit: '%', values: leader.summary.areas.slice(0, 10).map((a) => ({ label: a.area.replace(/ \(.*\)$/, ''), value: a.pct })) };
       }),
       2,
+      170,
     );
   }
   return out;

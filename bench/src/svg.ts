@@ -13,19 +13,19 @@ function legend(series: string[], x: number, y: number): string {
 
 /** groups on the x axis, one bar per series in each group; `values[group][series]` */
 export function groupedBars(title: string, unit: string, groups: string[], series: string[], values: (number | undefined)[][]): string {
-  const width = Math.max(640, groups.length * (series.length * 18 + 26) + 90);
-  const height = 320;
+  const width = Math.max(640, groups.length * (series.length * 18 + 26) + 90) + 60;
+  const height = 340;
   const left = 64;
-  const top = 40;
+  const top = 56;
   const bottom = 90;
   const plotH = height - top - bottom;
-  const max = Math.max(1, ...values.flat().filter((v): v is number => v !== undefined && Number.isFinite(v)));
-  const groupW = (width - left - 20) / groups.length;
+  const max = niceCeil(Math.max(1e-9, ...values.flat().filter((v): v is number => v !== undefined && Number.isFinite(v))));
+  const groupW = (width - left - 80) / groups.length;
   const barW = Math.min(22, (groupW - 12) / series.length);
   const parts: string[] = [];
   for (let t = 0; t <= 4; t++) {
     const y = top + plotH - (plotH * t) / 4;
-    parts.push(`<line x1="${left}" x2="${width - 20}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${left - 6}" y="${y + 4}" font-size="10" text-anchor="end" ${FONT}>${fmt((max * t) / 4)}</text>`);
+    parts.push(`<line x1="${left}" x2="${width - 80}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${left - 6}" y="${y + 4}" font-size="10" text-anchor="end" ${FONT}>${fmt((max * t) / 4)}</text>`);
   }
   groups.forEach((g, gi) => {
     const gx = left + gi * groupW + (groupW - barW * series.length) / 2;
@@ -41,9 +41,15 @@ export function groupedBars(title: string, unit: string, groups: string[], serie
   return svg(width, height, [
     `<text x="${left}" y="18" font-size="14" font-weight="bold" ${FONT}>${esc(title)}</text>`,
     `<text x="12" y="${top + plotH / 2}" font-size="10" transform="rotate(-90,12,${top + plotH / 2})" text-anchor="middle" ${FONT}>${esc(unit)}</text>`,
-    legend(series, width - 20 - series.length * 110, 18),
+    legend(series, left, 40),
     ...parts,
   ]);
+}
+
+/** the smallest 1, 2 or 5 x 10^k at or above v */
+function niceCeil(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return ([1, 2, 5, 10].find((m) => m * p >= v) ?? 10) * p;
 }
 
 export interface Panel {
@@ -53,8 +59,8 @@ export interface Panel {
 }
 
 /** small horizontal bar charts side by side, each with its own scale */
-export function barPanels(title: string, panels: Panel[], perRow = 3): string {
-  const panelW = 260;
+export function barPanels(title: string, panels: Panel[], perRow = 3, labelW = 70): string {
+  const panelW = 190 + labelW;
   const barH = 18;
   const rows = Math.ceil(panels.length / perRow);
   const panelH = 40 + Math.max(...panels.map((p) => p.values.length)) * (barH + 4) + 10;
@@ -70,12 +76,12 @@ export function barPanels(title: string, panels: Panel[], perRow = 3): string {
       const y = y0 + 24 + j * (barH + 4);
       parts.push(`<text x="${x0}" y="${y + 13}" font-size="10" ${FONT}>${esc(v.label)}</text>`);
       if (v.value === undefined || !Number.isFinite(v.value)) {
-        parts.push(`<text x="${x0 + 70}" y="${y + 13}" font-size="10" fill="#888" ${FONT}>no result</text>`);
+        parts.push(`<text x="${x0 + labelW}" y="${y + 13}" font-size="10" fill="#888" ${FONT}>no result</text>`);
         return;
       }
-      const w = Math.max(1, ((panelW - 150) * v.value) / max);
-      parts.push(`<rect x="${x0 + 70}" y="${y}" width="${w}" height="${barH}" fill="${COLORS[v.label] ?? '#718096'}"/>`);
-      parts.push(`<text x="${x0 + 74 + w}" y="${y + 13}" font-size="10" ${FONT}>${esc(`${fmt(v.value)} ${p.unit}`)}</text>`);
+      const w = Math.max(1, ((panelW - labelW - 80) * v.value) / max);
+      parts.push(`<rect x="${x0 + labelW}" y="${y}" width="${w}" height="${barH}" fill="${COLORS[v.label] ?? '#718096'}"/>`);
+      parts.push(`<text x="${x0 + labelW + 4 + w}" y="${y + 13}" font-size="10" ${FONT}>${esc(`${fmt(v.value)} ${p.unit}`)}</text>`);
     });
   });
   return svg(width, height, parts);

@@ -134,6 +134,8 @@ async function runPopulate(job: PopulateJob, sessions: BenchSession[]): Promise<
   const histogram = new Histogram();
   let next = job.from;
   let ops = 0;
+  let errors = 0;
+  let firstError: string | undefined;
   const start = performance.now();
   const loop = async (session: BenchSession) => {
     while (next < job.to) {
@@ -143,7 +145,20 @@ async function runPopulate(job: PopulateJob, sessions: BenchSession[]): Promise<
       const keys: string[] = [];
       for (let i = from; i < to; i++) keys.push(job.fanout ? `${job.keyPrefix}${Math.floor(i / job.fanout)}/n${i}` : keyName(job.keyPrefix, i));
       const t0 = performance.now();
-      await session.createMany(keys, value);
+      // A batch that timed out may still have been applied: retry it, and count it as created when
+      // the retry finds it there. Failures are counted (and reported), the population goes on.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await session.createMany(keys, value);
+          break;
+        } catch (error) {
+          errors++;
+          firstError ??= (error as Error).message;
+          if (/exists/i.test((error as Error).message) && attempt > 0) break;
+          if (attempt >= 5) throw error;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       histogram.record((performance.now() - t0) * 1000);
       ops += keys.length;
     }
@@ -151,7 +166,7 @@ async function runPopulate(job: PopulateJob, sessions: BenchSession[]): Promise<
   const loops: Promise<void>[] = [];
   for (const session of sessions) for (let k = 0; k < job.inFlight; k++) loops.push(loop(session));
   await Promise.all(loops);
-  return { ops, errors: 0, histogram: histogram.toJSON(), elapsedMs: performance.now() - start };
+  return { ops, errors, firstError, histogram: histogram.toJSON(), elapsedMs: performance.now() - start };
 }
 
 async function runWatchers(job: WatchJob, sessions: BenchSession[]): Promise<void> {

@@ -245,7 +245,15 @@ export class Workloads {
     const heap = perNode((m) => m.heapBytes);
     const rss = perNode((m) => m.rssBytes);
     return {
-      populate: { title: `populate ${created} znodes (multi/txn of 100)`, opsPerSec: Math.round(created / seconds), value: Math.round(seconds * 10) / 10, unit: 's' },
+      populate: {
+        title: `populate ${created} znodes (multi/txn of 100)`,
+        opsPerSec: Math.round(created / seconds),
+        value: Math.round(seconds * 10) / 10,
+        unit: 's',
+        errors: results.reduce((s, r) => s + r.errors, 0),
+        firstError: results.find((r) => r.firstError)?.firstError,
+        note: results.some((r) => r.errors) ? `${results.reduce((s, r) => s + r.errors, 0)} batches failed and were retried (first: ${results.find((r) => r.firstError)?.firstError})` : undefined,
+      },
       memory: {
         title: `memory per znode with ${created} znodes (mean of members; heap: ${this.cluster.system === 'zookeeper' ? 'JVM after full GC' : this.cluster.system === 'etcd' ? 'Go heap alloc' : 'V8 heap used'})`,
         value: heap ?? rss,
