@@ -74,7 +74,7 @@ function makeCluster(system: SystemName): Cluster {
 async function benchSystem(system: SystemName): Promise<SystemResults> {
   const cluster = makeCluster(system);
   const out: SystemResults = { system, version: cluster.version, loadAverageBefore: loadAverage(), workloads: {}, startedAt: new Date().toISOString() };
-  const w = new Workloads(cluster, config, log);
+  const w = await Workloads.create(cluster, config, log);
   const step = async (key: string, fn: () => Promise<WorkloadResult>) => {
     const t0 = Date.now();
     try {

@@ -39,7 +39,7 @@ async function profileOne(config: BenchConfig, outDir: string, name: string, wri
   const cluster = new ConclaveCluster(mkdtempSync(path.join(os.tmpdir(), 'conclave-bench-prof-')), ['--cpu-prof', '--cpu-prof-dir', profDir]);
   try {
     await cluster.start();
-    const w = new Workloads(cluster, { ...config, durationMs: config.profileMs }, log);
+    const w = await Workloads.create(cluster, { ...config, durationMs: config.profileMs }, log);
     await w.setup();
     await w.warmup();
     const leader = await cluster.leader();

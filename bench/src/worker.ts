@@ -2,7 +2,7 @@
  * A load-generator process. The orchestrator forks a few of these (see pool.ts), sends each a job,
  * and they drive their share of the sessions: connect, report ready, run on "go", report results.
  */
-import { drivers, type BenchSession, type SystemName } from './drivers/index.js';
+import { loadDriver, type BenchSession, type SystemName } from './drivers/index.js';
 import { Histogram, wallMs, type HistogramJSON } from './stats.js';
 
 export type LoadOp = 'mixed' | 'ephemeral' | 'session';
@@ -66,7 +66,7 @@ export const keyName = (prefix: string, i: number) => `${prefix}${String(i).padS
 const send = (message: FromWorker) => process.send!(message);
 
 async function connectAll(job: JobBase): Promise<BenchSession[]> {
-  const driver = drivers[job.system];
+  const driver = await loadDriver(job.system);
   const sessions: BenchSession[] = [];
   for (let i = 0; i < job.sessions.length; i += 50) {
     sessions.push(...(await Promise.all(job.sessions.slice(i, i + 50).map((endpoints) => driver.connect(endpoints)))));

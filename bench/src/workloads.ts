@@ -2,7 +2,7 @@
  * The workloads, run against one started cluster. Each returns a WorkloadResult; a workload that
  * fails records its error and the run goes on (main.ts reports the missing results at the end).
  */
-import { drivers, type BenchSession } from './drivers/index.js';
+import { loadDriver, type BenchSession, type Driver } from './drivers/index.js';
 import type { Cluster } from './clusters/types.js';
 import { cpuMs, sleep, waitFor } from './clusters/proc.js';
 import type { BenchConfig, Point } from './config.js';
@@ -41,9 +41,10 @@ export const mixName = (writeFraction: number) => (writeFraction === 1 ? 'writes
 export const throughputKey = (writeFraction: number, p: Point) => `throughput w${Math.round(writeFraction * 100)} ${p.sessions}x${p.inFlight}`;
 
 export class Workloads {
-  private readonly driver;
-  constructor(private readonly cluster: Cluster, private readonly config: BenchConfig, private readonly log: (line: string) => void) {
-    this.driver = drivers[cluster.system];
+  private constructor(private readonly cluster: Cluster, private readonly config: BenchConfig, private readonly log: (line: string) => void, private readonly driver: Driver) {}
+
+  static async create(cluster: Cluster, config: BenchConfig, log: (line: string) => void): Promise<Workloads> {
+    return new Workloads(cluster, config, log, await loadDriver(cluster.system));
   }
 
   /** session i connects to member i mod 3, so that the load spreads over the members */
