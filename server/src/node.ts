@@ -137,6 +137,8 @@ export class ConclaveNode implements PeerHandlers {
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
+  /** proposals made since the Ready loop last ran */
+  private proposals: { data: Uint8Array; dropped: (error: ConclaveError) => void }[] = [];
   /** a hard state whose only change was the commit index, written with the next fsynced append */
   private unsyncedHardState: HardState | undefined;
   /** set while the WAL refuses writes (disk full, I/O error) */
@@ -301,8 +303,7 @@ export class ConclaveNode implements PeerHandlers {
     const seq = this.pending.add(callback, deadline ?? now + this.options.requestTimeoutMs);
     const txn = encodeTxn({ ...body, origin: this.id, originSeq: seq, sessionId });
     if (this.isLeader) {
-      const error = this.propose(stampTime(txn, now));
-      if (error) this.pending.fail(seq, error);
+      this.propose(stampTime(txn, now), (error) => this.pending.fail(seq, error));
     } else {
       this.deps.transport.forward(this.leader, [{ originSeq: seq, txn }]);
     }
@@ -454,13 +455,13 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   onForwards(from: number, forwards: ForwardedTxn[]): void {
-    const rejections: ForwardRejection[] = [];
+    const reject = (originSeq: number, error: ConclaveError) =>
+      this.deps.transport.reject(from, [{ originSeq, code: error.code, message: error.message }]);
     const now = this.deps.clock.now();
     for (const f of forwards) {
-      const error = this.isLeader ? this.propose(stampTime(f.txn, now)) : new NotLeaderError(`member ${this.id} is not the leader`);
-      if (error) rejections.push({ originSeq: f.originSeq, code: error.code, message: error.message });
+      if (this.isLeader) this.propose(stampTime(f.txn, now), (error) => reject(f.originSeq, error));
+      else reject(f.originSeq, new NotLeaderError(`member ${this.id} is not the leader`));
     }
-    if (rejections.length > 0) this.deps.transport.reject(from, rejections);
   }
 
   onRejections(_from: number, rejections: ForwardRejection[]): void {
@@ -498,8 +499,10 @@ export class ConclaveNode implements PeerHandlers {
     if (this.loopRunning) return;
     this.loopRunning = true;
     try {
+      this.flushProposals();
       while (!this.stopped && !this.fatal && this.raft.hasReady()) {
         await this.handleReady(this.raft.ready());
+        this.flushProposals();
       }
     } catch (error) {
       this.die(error as Error);
@@ -768,18 +771,36 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   private proposeInternal(body: Partial<Txn>, now: number): void {
-    const error = this.propose(encodeTxn({ ...body, origin: 0, timeMs: now }));
-    if (error) this.deps.logger.warn({ err: error, op: body.op }, 'leader could not propose');
+    this.propose(encodeTxn({ ...body, origin: 0, timeMs: now }), (error) =>
+      this.deps.logger.warn({ err: error, op: body.op }, 'leader could not propose'),
+    );
   }
 
-  private propose(data: Uint8Array): ConclaveError | undefined {
+  /**
+   * Queues a proposal; the Ready loop proposes everything queued in one batch (one Raft append and
+   * one MsgApp per follower for all of them). `dropped` hears if the batch could not be proposed.
+   */
+  private propose(data: Uint8Array, dropped: (error: ConclaveError) => void): void {
+    this.proposals.push({ data, dropped });
+    this.scheduleReady();
+  }
+
+  private flushProposals(): void {
+    if (this.proposals.length === 0) return;
+    const batch = this.proposals;
+    this.proposals = [];
+    if (!this.isLeader) {
+      // Not through Raft's forwarding: a write decided by a leader (an expiry, a stamped time)
+      // must not be carried out by the next one.
+      const e = new UnavailableError('leadership moved before the write was proposed; it was not applied');
+      for (const p of batch) p.dropped(e);
+      return;
+    }
     try {
-      this.raft.propose(data);
-      this.scheduleReady();
-      return undefined;
+      this.raft.proposeBatch(batch.map((p) => p.data));
     } catch (error) {
-      if (error instanceof ProposalDroppedError) return new UnavailableError(`the leader dropped the write: ${error.message}`);
-      return asConclaveError(error);
+      const e = error instanceof ProposalDroppedError ? new UnavailableError(`the leader dropped the write: ${error.message}`) : asConclaveError(error);
+      for (const p of batch) p.dropped(e);
     }
   }
 

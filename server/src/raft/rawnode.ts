@@ -138,6 +138,18 @@ export class RawNode {
   }
 
   /**
+   * Proposes several entries at once, in order: one append, and one MsgApp per follower for all
+   * of them (proposing them one by one sends a message per entry per follower). All or none are
+   * dropped.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): void {
+    if (datas.length === 0) return;
+    const m = this.localMessage(MessageType.Prop, this.raft.id);
+    m.entries = datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data }));
+    this.raft.step(m);
+  }
+
+  /**
    * Proposes a membership change. The leader accepts one at a time: while an earlier one is not
    * applied it throws ProposalDroppedError('conf-change-pending'); one that does not fit the
    * configuration throws InvalidConfChangeError.
