@@ -574,6 +574,9 @@ export class ConclaveNode implements PeerHandlers {
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
         this.raft.reportSnapshot(message.to, false);
+        // The founding snapshot (index 0) of a cluster that never took one has no file: take one
+        // now, so that the retry sends it (else a member joining a young cluster never catches up).
+        if (meta.index === 0) void this.snapshot();
         return;
       }
       this.deps.transport.sendSnapshot(message, () => this.deps.snapshots.openForSend(file.path), (ok) => {
