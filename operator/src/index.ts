@@ -5,3 +5,7 @@ export { plan, type Plan, type Step } from './controller/plan.js';
 export { computeStatus } from './controller/status.js';
 export { expectedClusterId } from './controller/observe.js';
 export type { Observed, ObservedPod, ObservedRaft, MemberReport } from './controller/observed.js';
+export { reconcile } from './controller/reconcile.js';
+export { Kube } from './controller/kube.js';
+export { AdminClients } from './controller/admin.js';
+export { crdYaml, renderOperatorManifest, CHART, MANIFESTS, MANIFEST_RELEASE } from './generate.js';

@@ -69,6 +69,15 @@ describe('operator plan: membership', () => {
     assert.equal(p.step.kind, 'wait');
   });
 
+  it('member 1 leads while a member joins: the joiner knows only the founder\'s address', () => {
+    const p = plan(cluster({ replicas: 5 }), observed({ voters: [1, 2, 3], leader: 2 }));
+    assert.deepEqual(p.step, { kind: 'transferLeadership', from: 2, to: 1, reason: 'member 4 (zk-3) joins next and reaches only the founding member until it has a snapshot' });
+    const o = observed({ voters: [1, 2, 3], learners: [4], leader: 3 });
+    o.raft!.reports.get(4)!.appliedIndex = 0;
+    o.raft!.reports.get(4)!.caughtUp = false;
+    assert.equal(plan(cluster({ replicas: 5 }), o).step.kind, 'transferLeadership');
+  });
+
   it('a learner beyond the desired size is removed', () => {
     assert.deepEqual(plan(cluster({ replicas: 3 }), observed({ voters: [1, 2, 3], learners: [4] })).step, { kind: 'removeMember', id: 4 });
   });
@@ -140,6 +149,14 @@ describe('operator plan: rollouts', () => {
     slow.pods[2] = { ...slow.pods[2]!, ready: false, createdAt: NOW - 301_000 };
     assert.ok(plan(cluster({ version: '2.0.0' }), slow).step.kind === 'wait');
     assert.match(JSON.stringify(plan(cluster({ version: '2.0.0' }), slow).step), /after 301 s/);
+  });
+
+  it('a follower that is merely behind for a moment is waited for, never replaced without the gate', () => {
+    const o = rolling(1, [2]);
+    o.raft!.reports.get(2)!.caughtUp = false;
+    o.pods[1] = { ...o.pods[1]!, ready: false, createdAt: NOW - 10_000 };
+    const p = plan(cluster({ version: '2.0.0' }), o);
+    assert.equal(p.step.kind, 'wait', JSON.stringify(p.step));
   });
 
   it('changing the version back rolls back, replacing the failed member first', () => {

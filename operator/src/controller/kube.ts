@@ -62,6 +62,13 @@ export class Kube {
     return new Kube(config);
   }
 
+  /** A kubeconfig file (tests, tools). */
+  static fromFile(path: string): Kube {
+    const config = new KubeConfig();
+    config.loadFromFile(path);
+    return new Kube(config);
+  }
+
   /** Server-side apply: the operator owns exactly the fields it sets. */
   async apply(obj: KubeObject): Promise<KubernetesObject> {
     return this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);

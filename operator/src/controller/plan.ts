@@ -16,6 +16,7 @@
  * healthy caught-up voter; the leader last, after a leadership transfer.
  */
 import type { CoordinationCluster } from '../api/types.js';
+import { FOUNDER_ID } from '../builders/configmap.js';
 import { isHealthy, podOf, type Observed, type ObservedPod } from './observed.js';
 
 export type Step =
@@ -75,6 +76,11 @@ export function plan(c: CoordinationCluster, o: Observed): Plan {
   for (const id of learners) {
     if (id > desired) return { replicas: Math.max(keep, maxId), step: { kind: 'removeMember', id }, activity };
     const replicas = Math.max(keep, id);
+    const report = raft.reports.get(id);
+    if (!isHealthy(o, id) && (report?.appliedIndex ?? 0) === 0 && raft.leaderId !== FOUNDER_ID) {
+      const lead = leadFromFounder(o, 'a joining member reaches only the founding member until it has a snapshot');
+      if (lead) return { replicas, step: lead, activity };
+    }
     if (!isHealthy(o, id)) {
       return { replicas, step: { kind: 'wait', reason: 'CatchingUp', message: `${memberName(c, id)} joins as a learner and is catching up` }, activity };
     }
@@ -120,10 +126,25 @@ export function plan(c: CoordinationCluster, o: Observed): Plan {
     }
     const leftover = o.volumes.find((v) => v.ordinal === next - 1);
     if (leftover) return { replicas, step: { kind: 'wait', reason: 'ReleasingVolume', message: `waiting for the old volume ${leftover.name} to go` }, activity };
+    if (raft.leaderId !== FOUNDER_ID) {
+      const lead = leadFromFounder(o, `${memberName(c, next)} joins next and reaches only the founding member until it has a snapshot`);
+      if (lead) return { replicas, step: lead, activity };
+    }
     return { replicas, step: { kind: 'addMember', id: next }, activity };
   }
 
   return planRollout(c, o, replicas);
+}
+
+/**
+ * A member that joins with an empty volume knows only the founding member's address (its config's
+ * initialCluster) until the leader's snapshot tells it the others: it can answer only member 1, so
+ * member 1 leads while a member joins.
+ */
+function leadFromFounder(o: Observed, reason: string): Step | undefined {
+  const raft = o.raft!;
+  if (!raft.members.some((m) => m.id === FOUNDER_ID && m.voter) || !isHealthy(o, FOUNDER_ID)) return undefined;
+  return { kind: 'transferLeadership', from: raft.leaderId, to: FOUNDER_ID, reason };
 }
 
 /** The most caught-up healthy voter among `candidates`. */
@@ -154,7 +175,10 @@ function planRollout(c: CoordinationCluster, o: Observed, replicas: number): Pla
 
   // An outdated member that is not serving anyway is replaced first: it adds no risk, and it is how
   // a rollback gets past a member that failed at the new version.
-  const broken = outdated.find((p) => p.ordinal + 1 !== raft.leaderId && !isHealthy(o, p.ordinal + 1) && !p.terminating);
+  // Only a member that failed (crash loop, or unhealthy past the timeout), never one that is merely
+  // behind for a moment or restarting: that one is waited for, below.
+  const failed = (p: ObservedPod) => p.crashLooping || (!p.ready && (o.now - p.createdAt) / 1000 > c.spec.upgrade.memberTimeoutSeconds);
+  const broken = outdated.find((p) => p.ordinal + 1 !== raft.leaderId && !p.terminating && !isHealthy(o, p.ordinal + 1) && failed(p));
   if (broken) return { ...upgrading, rollout: { ...rollout, next: broken.name }, step: { kind: 'replacePod', ordinal: broken.ordinal, pod: broken.name, reason: 'it is outdated and not serving' } };
 
   // Every other step waits for all members to be healthy caught-up voters.
