@@ -421,6 +421,25 @@ describe('Conclave operator (real control plane, pods running)', function () {
       await load.verify(clientEndpoint());
     });
 
+    it('a member failing at a new version stops the rollout (Degraded names it); changing the version back rolls back', async function () {
+      this.timeout(240_000);
+      // An image the pod runner has no rule for: the container exits 127 and crash-loops.
+      await kube.patch(CCL(ns.name, name), { spec: { version: '0.3.0', image: 'conclave/server-broken:0.3.0' } });
+      const failed = await waitStatus(kube, ns.name, name, 'Degraded', 120_000, (s) => condition(s, 'Degraded')?.status === 'True');
+      const degraded = condition(failed, 'Degraded')!;
+      assert.equal(degraded.reason, 'MemberFailed');
+      assert.match(degraded.message, /^rollout stopped: member \d \(conclave-\d\) at version 0\.3\.0: CrashLoopBackOff/);
+      assert.equal(failed.phase, 'Degraded');
+      assert.equal(condition(failed, 'Available')?.status, 'True', 'one failed member leaves a quorum serving');
+      assert.equal(failed.ready, '2/3');
+      const t0 = Date.now();
+      await kube.patch(CCL(ns.name, name), [{ op: 'remove', path: '/spec/image' }, { op: 'replace', path: '/spec/version', value: '0.2.0' }], 'json');
+      const back = await waitStatus(kube, ns.name, name, 'rolled back', 120_000, (s) => settled(3)(s) && s.currentVersion === '0.2.0');
+      process.stderr.write(`      (rolled back in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+      assert.equal(condition(back, 'Degraded')?.status, 'False');
+      await client.set('/hello', 'after the rollback');
+    });
+
     it('rejects replicas: 4 with a clear message and leaves the cluster as it was', async () => {
       await assert.rejects(kube.patch(CCL(ns.name, name), { spec: { replicas: 4 } }), (e: unknown) => {
         assert.ok(e instanceof KubeError && e.status === 422);
