@@ -173,10 +173,27 @@ describe('Conclave operator (real control plane, pods running)', function () {
     installClusterDns(cluster.gateway);
     // The CRD first: the garbage collector discovers new resource types only every 30 s.
     await runTool(cluster, 'kubectl', ['apply', '--server-side', '-f', join(MANIFESTS, '00-crd.yaml')]);
-    await waitFor('CRD established', 30_000, async () => {
-      const crd = await kube.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
-      return crd.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    });
+    // Stand-ins for the Prometheus Operator's CRDs (schema-less): the operator creates its
+    // ServiceMonitor and PrometheusRule only where that API exists.
+    for (const [plural, kind] of [['servicemonitors', 'ServiceMonitor'], ['prometheusrules', 'PrometheusRule']] as const) {
+      await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: `${plural}.monitoring.coreos.com` },
+        spec: {
+          group: 'monitoring.coreos.com',
+          scope: 'Namespaced',
+          names: { plural, kind, singular: kind.toLowerCase() },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+        },
+      });
+    }
+    for (const crdName of [CRD_NAME, 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com']) {
+      await waitFor(`CRD ${crdName} established`, 30_000, async () => {
+        const crd = await kube.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`);
+        return crd.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      });
+    }
   });
 
   after(async function () {
@@ -297,7 +314,12 @@ describe('Conclave operator (real control plane, pods running)', function () {
     it('a 3-member cluster comes up: 3 ready members, one leader, status and printer columns right', async function () {
       this.timeout(180_000);
       const t0 = Date.now();
-      await kube.create(CCL(ns.name), { apiVersion: 'conclave.dev/v1alpha1', kind: 'CoordinationCluster', metadata: { name }, spec: { replicas: 3, version: '0.1.0' } });
+      await kube.create(CCL(ns.name), {
+        apiVersion: 'conclave.dev/v1alpha1',
+        kind: 'CoordinationCluster',
+        metadata: { name },
+        spec: { replicas: 3, version: '0.1.0', metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
+      });
       const s = await waitStatus(kube, ns.name, name, '3/3 Running', 150_000, settled(3));
       process.stderr.write(`      (3 members ready in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
       assert.equal(s.members?.length, 3);
@@ -320,6 +342,13 @@ describe('Conclave operator (real control plane, pods running)', function () {
       assert.match(table[1]!, new RegExp(`^${name}\\s+3/3\\s+${s.leader}\\s+0\\.1\\.0\\s+\\d+s$`));
       const pdb = await kube.get(apiPath('policy/v1', 'poddisruptionbudgets', ns.name, name));
       assert.equal(pdb.spec.minAvailable, 2);
+      const monitor = await kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${ns.name}/servicemonitors/${name}`);
+      assert.equal(monitor.spec.endpoints[0].port, 'metrics');
+      const rules = await kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${ns.name}/prometheusrules/${name}`);
+      assert.deepEqual(
+        rules.spec.groups[0].rules.map((r: { alert: string }) => r.alert),
+        ['ConclaveNoLeader', 'ConclaveMemberLagging', 'ConclaveSlowFsync', 'ConclaveMemberDown', 'ConclaveFrequentElections'],
+      );
       const events = await kube.get<{ items: KObject[] }>(`${apiPath('v1', 'events', ns.name)}?fieldSelector=involvedObject.name%3D${name}`);
       const ours = events.items.filter((e) => e.source?.component === 'conclave-operator');
       assert.deepEqual(new Set(ours.map((e) => e.reason)), new Set(['MemberAdded', 'MemberPromoted']), 'member 1 founds, 2 and 3 join as learners');
@@ -329,6 +358,40 @@ describe('Conclave operator (real control plane, pods running)', function () {
       client = await Conclave.connect({ endpoints: clientEndpoint() });
       await client.create('/hello', 'world');
       assert.equal((await client.get('/hello')).data.toString(), 'world');
+    });
+
+    it('all members deleted at once (more than a quorum) come back with their data and ids, no reconfiguration', async function () {
+      this.timeout(180_000);
+      const before = await adminMembers(await podAddress(`${name}-0`));
+      const uids = await Promise.all([0, 1, 2].map(async (k) => (await kube.get(apiPath('v1', 'pods', ns.name, `${name}-${k}`))).metadata.uid));
+      await Promise.all([0, 1, 2].map((k) => kube.delete(apiPath('v1', 'pods', ns.name, `${name}-${k}`))));
+      await waitFor('all pods replaced', 60_000, async () => {
+        for (let k = 0; k < 3; k++) if ((await kube.find(apiPath('v1', 'pods', ns.name, `${name}-${k}`)))?.metadata.uid === uids[k]) return undefined;
+        return true;
+      });
+      const t0 = Date.now();
+      await waitStatus(kube, ns.name, name, '3/3 after losing every pod', 150_000, settled(3));
+      process.stderr.write(`      (back to 3/3 ${((Date.now() - t0) / 1000).toFixed(1)} s after the pods were replaced)\n`);
+      const after = await adminMembers(await podAddress(`${name}-0`));
+      assert.deepEqual(after.members, before.members, 'the same configuration: nobody was re-added');
+      assert.equal((await client.get('/hello', { linearizable: true })).data.toString(), 'world');
+      assert.equal((await kube.get(CCL(ns.name, name))).spec.replicas, 3, 'a pod loss never changes the desired size');
+    });
+
+    it('a drain cannot take the cluster below quorum: the PDB admits one eviction of three, not two', async function () {
+      this.timeout(120_000);
+      const pdbPath = apiPath('policy/v1', 'poddisruptionbudgets', ns.name, name);
+      await waitFor('PDB allows one disruption', 60_000, async () => ((await kube.get(pdbPath)).status?.disruptionsAllowed === 1 ? true : undefined));
+      const evict = (pod: string) =>
+        kube.create(`${apiPath('v1', 'pods', ns.name, pod)}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ns.name } });
+      const evicted = (await kube.get(apiPath('v1', 'pods', ns.name, `${name}-2`))).metadata.uid;
+      await evict(`${name}-2`);
+      await assert.rejects(evict(`${name}-1`), (e: unknown) => e instanceof KubeError && e.status === 429 && /disruption budget/.test(e.message));
+      await waitFor('the evicted member back', 60_000, async () => {
+        const p = await kube.find(apiPath('v1', 'pods', ns.name, `${name}-2`));
+        return p && p.metadata.uid !== evicted && p.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      });
+      await waitStatus(kube, ns.name, name, '3/3 after the eviction', 120_000, settled(3));
     });
 
     it('scales 3 -> 5 -> 3 under a continuous write load: no acknowledged write lost, quorum protected by the PDB throughout', async function () {

@@ -35,10 +35,11 @@ export function observePod(pod: V1Pod, ordinal: number): ObservedPod {
   const waiting = server?.state?.waiting?.reason;
   const last = server?.lastState?.terminated;
   const ready = pod.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ?? false;
+  const unmet = pod.status?.conditions?.find((x) => x.status === 'False' && x.message)?.message;
   const problem = waiting
     ? `${waiting}${last ? ` (last exit ${last.exitCode}${last.reason ? `, ${last.reason}` : ''})` : ''}`
     : !ready && pod.status?.phase === 'Pending'
-      ? `Pending${pod.status.conditions?.find((x) => x.status === 'False')?.message ? `: ${pod.status.conditions.find((x) => x.status === 'False')!.message}` : ''}`
+      ? `Pending${unmet ? `: ${unmet}` : ''}`
       : undefined;
   return {
     ordinal,
