@@ -12,6 +12,10 @@ import { FOUNDER_ID } from '../builders/configmap.js';
 import type { AdminClients } from './admin.js';
 import type { MemberReport, Observed, ObservedPod, ObservedRaft, ObservedVolume } from './observed.js';
 
+/** How long a member may take to apply what the leader had committed and still count as caught up. */
+const CATCH_UP_WAIT_MS = 2000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export interface ClusterObjects {
   statefulSet?: V1StatefulSet;
   pods: V1Pod[];
@@ -119,18 +123,22 @@ export async function observe(c: CoordinationCluster, objects: ClusterObjects, a
     const leaderAddress = addressOf.get(leaderReport.id)!;
     try {
       const [leaderStatus, members] = await Promise.all([admin.status(leaderAddress), admin.members(leaderAddress)]);
+      // Under a steady write load every member, the leader too, is always a few entries behind
+      // the newest commit: what counts is reaching the commit index seen now, within a moment.
       const committed = leaderStatus.commitIndex;
       await Promise.all(
         [...reports.values()].map(async (r) => {
-          if (r.appliedIndex >= committed) {
-            r.caughtUp = true;
-            return;
+          const deadline = Date.now() + CATCH_UP_WAIT_MS;
+          let applied = r.appliedIndex;
+          while (applied < committed && Date.now() < deadline) {
+            await sleep(100);
+            try {
+              applied = (await admin.status(addressOf.get(r.id)!)).appliedIndex;
+            } catch {
+              break;
+            }
           }
-          try {
-            r.caughtUp = (await admin.status(addressOf.get(r.id)!)).appliedIndex >= committed;
-          } catch {
-            r.caughtUp = false;
-          }
+          r.caughtUp = applied >= committed;
         }),
       );
       raft = {
