@@ -53,6 +53,15 @@ describe('operator plan: membership', () => {
     assert.deepEqual(plan(cluster({ replicas: 3 }), gone).step, { kind: 'releaseVolume', ordinal: 3, pvc: 'data-zk-3', volumeName: 'pv-3' });
   });
 
+  it('a scale-down is done only once the removed members\' pods and claims are gone', () => {
+    const o = observed({ voters: [1, 2, 3], replicas: 3, pods: [pod(0), pod(1), pod(2), pod(3, { terminating: true })] });
+    const p = plan(cluster({ replicas: 3 }), o);
+    assert.deepEqual(p.step, { kind: 'wait', reason: 'Shrinking', message: 'removing the pods of removed members: zk-3' });
+    const releasing = observed({ voters: [1, 2, 3] });
+    releasing.volumes.push({ ordinal: 3, name: 'data-zk-3', terminating: true });
+    assert.equal(plan(cluster({ replicas: 3 }), releasing).step.kind, 'wait');
+  });
+
   it('a scale-up never reuses a volume left by an earlier member', () => {
     const o = observed({ voters: [1, 2, 3] });
     o.volumes.push({ ordinal: 3, name: 'data-zk-3', terminating: false });

@@ -101,31 +101,32 @@ export function plan(c: CoordinationCluster, o: Observed): Plan {
 
   // The StatefulSet covers exactly the members: pods of removed members go.
   const replicas = Math.max(1, maxId);
-  if (keep > replicas) {
-    return { replicas, step: { kind: 'wait', reason: 'Shrinking', message: `removing pods of members ${replicas + 1}..${keep}` }, activity };
+  const leftover = o.pods.filter((p) => p.ordinal >= replicas).map((p) => p.name);
+  if (keep > replicas || leftover.length > 0) {
+    return { replicas, step: { kind: 'wait', reason: 'Shrinking', message: `removing the pods of removed members${leftover.length > 0 ? `: ${leftover.join(', ')}` : ''}` }, activity };
   }
 
-  // Volumes of ordinals outside the StatefulSet whose pod is gone: the onScaleDown policy.
-  const stale = o.volumes.find((v) => v.ordinal >= replicas && !v.terminating && !podOf(o, v.ordinal) && !ids.includes(v.ordinal + 1));
+  // Volumes of ordinals outside the StatefulSet (their pods are gone): the onScaleDown policy.
+  const outside = o.volumes.filter((v) => v.ordinal >= replicas && !ids.includes(v.ordinal + 1));
+  const stale = outside.find((v) => !v.terminating);
   if (stale) return { replicas, step: { kind: 'releaseVolume', ordinal: stale.ordinal, pvc: stale.name, ...(stale.volumeName ? { volumeName: stale.volumeName } : {}) }, activity };
+  if (outside.length > 0) return { replicas, step: { kind: 'wait', reason: 'ReleasingVolume', message: `waiting for ${outside.map((v) => v.name).join(', ')} to go` }, activity };
 
   if (voters.length < desired) {
     let next = 1;
     while (ids.includes(next)) next++;
-    if (podOf(o, next - 1)) {
+    if (next <= maxId) {
       return {
         replicas,
         step: {
           kind: 'wait',
           reason: 'MemberMissing',
-          message: `${memberName(c, next)} is not in the Raft configuration but its pod exists, between members that are: remove the members above it or delete its pod and volume`,
+          message: `${memberName(c, next)} is missing from the Raft configuration, below members that are in it: the operator adds members above the highest one only; scale down past it, or delete its pod and claim and add it by hand`,
           degraded: true,
         },
         activity,
       };
     }
-    const leftover = o.volumes.find((v) => v.ordinal === next - 1);
-    if (leftover) return { replicas, step: { kind: 'wait', reason: 'ReleasingVolume', message: `waiting for the old volume ${leftover.name} to go` }, activity };
     if (raft.leaderId !== FOUNDER_ID) {
       const lead = leadFromFounder(o, `${memberName(c, next)} joins next and reaches only the founding member until it has a snapshot`);
       if (lead) return { replicas, step: lead, activity };
