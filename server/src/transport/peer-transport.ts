@@ -24,6 +24,8 @@ const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RETRY_MS = 200;
 const PING_INTERVAL_MS = 1000;
+/** A peer that has not answered a ping for this long gets a fresh channel (and name resolution). */
+const SILENT_MS = 5000;
 
 export interface PeerTransportOptions {
   id: number;
@@ -45,15 +47,33 @@ class PeerLink {
   pending: PeerBatch | undefined;
   retryAt = 0;
   lastPing = 0;
+  /** When the current stream was opened and when it last carried a reply (ms). */
+  openedAt = 0;
+  lastReply = 0;
 
   constructor(readonly id: number, readonly address: string) {
-    this.client = new (loadRaftApi().conclave.raft.v1.Peer)(address, grpc.credentials.createInsecure(), {
+    this.client = PeerLink.connect(address);
+  }
+
+  private static connect(address: string): PeerClient {
+    return new (loadRaftApi().conclave.raft.v1.Peer)(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
       'grpc.keepalive_time_ms': 10_000,
     });
+  }
+
+  /**
+   * A new channel, so the peer's name is resolved again: a peer that restarted elsewhere (a
+   * Kubernetes pod gets a new IP) is otherwise still dialled at its old address, which may hang.
+   */
+  reset(): void {
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+    this.client = PeerLink.connect(this.address);
   }
 
   close(): void {
@@ -190,6 +210,10 @@ export class PeerTransport implements Transport {
       const batch = link.pending;
       if (batch === undefined) continue;
       link.pending = undefined;
+      if (link.stream !== undefined && now - Math.max(link.openedAt, link.lastReply) > SILENT_MS) {
+        this.options.logger.debug({ peer: link.id }, 'peer silent: reconnecting');
+        link.reset();
+      }
       const stream = this.streamTo(link, now);
       if (stream === undefined) continue;
       if (now - link.lastPing >= PING_INTERVAL_MS) {
@@ -212,6 +236,7 @@ export class PeerTransport implements Transport {
     if (now < link.retryAt) return undefined;
     const stream = link.client.Stream();
     link.stream = stream;
+    link.openedAt = now;
     const broken = (reason: string) => {
       if (link.stream !== stream) return;
       link.stream = undefined;
@@ -219,6 +244,7 @@ export class PeerTransport implements Transport {
       this.options.logger.debug({ peer: link.id, reason }, 'peer stream closed');
     };
     stream.on('data', (reply: PeerReply__Output) => {
+      link.lastReply = Date.now();
       if (reply.echoMs > 0) this.stat(link.id).rttSeconds = (Date.now() - reply.echoMs) / 1000;
       if (reply.refusal !== 'NONE') this.refused(link.id, reply);
     });
