@@ -53,6 +53,11 @@ export interface ClusterOptions {
   dir?: string;
   /** extra node flags for every member, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] */
   nodeArgs?: string[];
+  /**
+   * Only the first `founders` members found the cluster (all of them by default); the others are
+   * given ports and data dirs but not started: add them with the admin API, then `launch(m, { join: true })`.
+   */
+  founders?: number;
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
@@ -82,10 +87,11 @@ export class TestCluster {
         exited: undefined,
       });
     }
-    const initialCluster = n === 1 ? '' : specs.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
+    const founding = specs.slice(0, options.founders ?? n);
+    const initialCluster = n === 1 ? '' : founding.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
     const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
-    await Promise.all(specs.map((m) => cluster.launch(m)));
+    await Promise.all(founding.map((m) => cluster.launch(m)));
     await cluster.waitReady();
     return cluster;
   }

@@ -37,10 +37,12 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
   const transport = new PeerTransport({
     id: config.id,
     clusterId: () => clusterId,
+    selfAddress: () => nodeRef?.peerAddress || `${config.advertiseHost}:${config.peerPort}`,
     host: config.host,
     port: config.peerPort,
     logger: logger.child({ component: 'transport' }),
   });
+  let nodeRef: ConclaveNode | undefined;
   const node = await ConclaveNode.open(
     {
       id: config.id,
@@ -71,6 +73,7 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
       metrics,
     },
   );
+  nodeRef = node;
   const api = new ClientApiServer(
     node,
     {

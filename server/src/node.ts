@@ -137,6 +137,8 @@ export class ConclaveNode implements PeerHandlers {
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
+  /** addresses peers told us before the membership did (see onPeerAddress) */
+  private readonly learnedPeers = new Map<number, string>();
   /** proposals made since the Ready loop last ran */
   private proposals: { data: Uint8Array; dropped: (error: ConclaveError) => void }[] = [];
   /** a hard state whose only change was the commit index, written with the next fsynced append */
@@ -435,6 +437,16 @@ export class ConclaveNode implements PeerHandlers {
       return { refusal: 'MEMBER_REMOVED', message: `member ${from} was removed from cluster ${clusterId}` };
     }
     return undefined;
+  }
+
+  /**
+   * A member that joined with an empty data dir knows only the founding members until it has the
+   * membership; a leader it has not heard of yet tells its address with every batch.
+   */
+  onPeerAddress(from: number, address: string): void {
+    if (this.fsm.cluster.members.has(from) || this.learnedPeers.get(from) === address) return;
+    this.learnedPeers.set(from, address);
+    this.deps.transport.setPeers(this.peerAddresses());
   }
 
   onMessages(_from: number, messages: Message[]): void {
@@ -814,8 +826,14 @@ export class ConclaveNode implements PeerHandlers {
 
   private peerAddresses(): Map<number, string> {
     const peers = new Map<number, string>();
+    for (const [id, address] of this.learnedPeers) if (!this.fsm.cluster.members.has(id)) peers.set(id, address);
     for (const m of this.fsm.cluster.members.values()) if (m.id !== this.id) peers.set(m.id, m.peerAddress);
     return peers;
+  }
+
+  /** This member's peer address, as the membership records it. */
+  get peerAddress(): string {
+    return this.fsm.cluster.members.get(this.id)?.peerAddress ?? '';
   }
 
   private isSoleVoter(): boolean {

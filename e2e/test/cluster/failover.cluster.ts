@@ -224,3 +224,41 @@ describe('sessions and watches across member failures', function () {
     await cluster.restart(victim);
   });
 });
+
+describe('growing a cluster from a single founder', function () {
+  this.timeout(120_000);
+
+  it('members that joined know only the founder, yet follow whichever member leads', async () => {
+    const cluster = await TestCluster.start({ members: 4, founders: 1, settings: { join: false } });
+    const admin = unaryStubs(cluster.endpoints([1]));
+    try {
+      const add = async (id: number) => {
+        const m = cluster.member(id);
+        await admin.cluster.addMember({ id, peerAddress: `127.0.0.1:${m.peerPort}`, clientAddress: `127.0.0.1:${m.clientPort}` });
+        await cluster.launch(m, { join: true });
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await unaryStubs(cluster.endpoints([await cluster.leader()])).cluster.promoteMember({ id });
+          } catch (error) {
+            if (attempt > 100) throw error;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      };
+      await add(2);
+      await add(3);
+      await unaryStubs(cluster.endpoints([1])).cluster.transferLeadership({ to: 2 });
+      assert.equal(await cluster.leader(), 2);
+      const members = await add(4);
+      assert.deepEqual(members.members.map((m: { id: number; voter: boolean }) => [m.id, m.voter]).sort(), [[1, true], [2, true], [3, true], [4, true]]);
+      const client = await Conclave.connect({ endpoints: cluster.endpoints([4]) });
+      await client.create('/grown', 'yes');
+      await client.sync('/grown');
+      assert.equal((await client.get('/grown')).data.toString(), 'yes');
+      await client.close();
+    } finally {
+      admin.close();
+      await cluster.stop();
+    }
+  });
+});

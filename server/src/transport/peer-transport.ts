@@ -30,6 +30,8 @@ const SILENT_MS = 5000;
 export interface PeerTransportOptions {
   id: number;
   clusterId: () => string;
+  /** this member's peer address as the others should dial it */
+  selfAddress: () => string;
   host: string;
   port: number;
   logger: Logger;
@@ -195,7 +197,16 @@ export class PeerTransport implements Transport {
   private batchFor(to: number): PeerBatch | undefined {
     const link = this.links.get(to);
     if (link === undefined || this.stopped) return undefined;
-    link.pending ??= { clusterId: this.options.clusterId(), from: this.options.id, to, messages: [], touchedSessions: [], forwards: [], rejections: [] };
+    link.pending ??= {
+      clusterId: this.options.clusterId(),
+      from: this.options.id,
+      fromAddress: this.options.selfAddress(),
+      to,
+      messages: [],
+      touchedSessions: [],
+      forwards: [],
+      rejections: [],
+    };
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -270,6 +281,7 @@ export class PeerTransport implements Transport {
         return;
       }
       if (batch.pingMs > 0) call.write({ refusal: 'NONE', echoMs: batch.pingMs });
+      if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
       const stats = this.stat(batch.from);
       if (batch.messages.length > 0) {
         const messages: Message[] = [];

@@ -22,6 +22,8 @@ export type Refusal = 'CLUSTER_MISMATCH' | 'MEMBER_REMOVED' | 'UNKNOWN_MEMBER';
 export interface PeerHandlers {
   /** Whether to accept traffic from `from` claiming `clusterId`; a refusal is sent back to it. */
   admit(from: number, clusterId: string): { refusal: Refusal; message: string } | undefined;
+  /** A peer told us its address (every batch carries it). */
+  onPeerAddress(from: number, address: string): void;
   onMessages(from: number, messages: Message[]): void;
   onTouches(from: number, sessionIds: number[]): void;
   onForwards(from: number, forwards: ForwardedTxn[]): void;
