@@ -16,7 +16,6 @@
  * healthy caught-up voter; the leader last, after a leadership transfer.
  */
 import type { CoordinationCluster } from '../api/types.js';
-import { FOUNDER_ID } from '../builders/configmap.js';
 import { isHealthy, podOf, type Observed, type ObservedPod } from './observed.js';
 
 export type Step =
@@ -76,11 +75,6 @@ export function plan(c: CoordinationCluster, o: Observed): Plan {
   for (const id of learners) {
     if (id > desired) return { replicas: Math.max(keep, maxId), step: { kind: 'removeMember', id }, activity };
     const replicas = Math.max(keep, id);
-    const report = raft.reports.get(id);
-    if (!isHealthy(o, id) && (report?.appliedIndex ?? 0) === 0 && raft.leaderId !== FOUNDER_ID) {
-      const lead = leadFromFounder(o, 'a joining member reaches only the founding member until it has a snapshot');
-      if (lead) return { replicas, step: lead, activity };
-    }
     if (!isHealthy(o, id)) {
       return { replicas, step: { kind: 'wait', reason: 'CatchingUp', message: `${memberName(c, id)} joins as a learner and is catching up` }, activity };
     }
@@ -127,25 +121,10 @@ export function plan(c: CoordinationCluster, o: Observed): Plan {
         activity,
       };
     }
-    if (raft.leaderId !== FOUNDER_ID) {
-      const lead = leadFromFounder(o, `${memberName(c, next)} joins next and reaches only the founding member until it has a snapshot`);
-      if (lead) return { replicas, step: lead, activity };
-    }
     return { replicas, step: { kind: 'addMember', id: next }, activity };
   }
 
   return planRollout(c, o, replicas);
-}
-
-/**
- * A member that joins with an empty volume knows only the founding member's address (its config's
- * initialCluster) until the leader's snapshot tells it the others: it can answer only member 1, so
- * member 1 leads while a member joins.
- */
-function leadFromFounder(o: Observed, reason: string): Step | undefined {
-  const raft = o.raft!;
-  if (!raft.members.some((m) => m.id === FOUNDER_ID && m.voter) || !isHealthy(o, FOUNDER_ID)) return undefined;
-  return { kind: 'transferLeadership', from: raft.leaderId, to: FOUNDER_ID, reason };
 }
 
 /** The most caught-up healthy voter among `candidates`. */
