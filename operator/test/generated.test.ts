@@ -19,7 +19,9 @@ describe('operator generated files', () => {
     const source = readFileSync(path.join(REPO, 'server', 'src', 'metrics.ts'), 'utf8');
     const exported = new Set([...source.matchAll(/'(conclave_[a-z_]+)'/g)].map((m) => m[1]!));
     const known = (name: string) =>
-      exported.has(name.replace(/_(bucket|count|sum)$/, '')) || (name.startsWith('conclave_process_') && source.includes("prefix: 'conclave_process_'"));
+      exported.has(name.replace(/_(bucket|count|sum)$/, '')) ||
+      // prom-client's default process_* and nodejs_* metrics, under the server's prefix
+      (/^conclave_(process|nodejs)_/.test(name) && source.includes("prefix: 'conclave_'"));
     const dashboard = readFileSync(path.join(CHART, 'files', 'grafana-dashboard.json'), 'utf8');
     JSON.parse(dashboard);
     const exprs = [dashboard, ...alertRules(cluster()).map((r) => r.expr)].join('\n');

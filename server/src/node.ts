@@ -457,7 +457,27 @@ export class ConclaveNode implements PeerHandlers {
         this.deps.logger.debug({ err: error, type: m.type, from: m.from }, 'dropped raft message');
       }
     }
+    this.applyStableCommitted();
     this.scheduleReady();
+  }
+
+  /**
+   * Applies what became committed and is already durable here, at once: an ack (or the leader's
+   * commit index) arriving while this member fsyncs its next batch would otherwise wait for that
+   * fsync and the next Ready. Membership changes are left to the Ready (they change Raft itself).
+   */
+  private applyStableCommitted(): void {
+    if (this.applyPaused || this.applyQueue.length > 0) return;
+    const from = this.fsm.appliedIndex + 1;
+    const to = Math.min(this.raft.stableCommitted(), this.raftStorage.lastIndex());
+    if (to < from || from < this.raftStorage.firstIndex()) return;
+    let applied = false;
+    for (const entry of this.raftStorage.entries(from, to + 1, Number.MAX_SAFE_INTEGER)) {
+      if (entry.type === EntryType.ConfChange) break;
+      this.applyEntry(entry);
+      applied = true;
+    }
+    if (applied) this.afterApply();
   }
 
   onTouches(_from: number, sessionIds: number[]): void {
@@ -633,6 +653,11 @@ export class ConclaveNode implements PeerHandlers {
     let i = 0;
     for (; i < this.applyQueue.length && !this.applyPaused; i++) this.applyEntry(this.applyQueue[i]!);
     this.applyQueue = i === this.applyQueue.length ? [] : this.applyQueue.slice(i);
+    this.afterApply();
+  }
+
+  /** What waits on apply: linearizable reads, sessions catching up, metrics. */
+  private afterApply(): void {
     const applied = this.fsm.appliedIndex;
     this.readBarrier.onApplied(applied);
     if (this.appliedWaiters.length > 0) {

@@ -138,6 +138,18 @@ export class RawNode {
   }
 
   /**
+   * The highest committed index whose entry is already in stable storage as this log has it (not
+   * about to be overwritten): the node may apply up to it from storage as soon as a message moves
+   * the commit index, without waiting for the Ready of its next batch. Those entries then come
+   * again in a Ready's committedEntries, where the node skips what it applied.
+   */
+  stableCommitted(): number {
+    const log = this.raft.log;
+    if (log.unstable.snapshot !== undefined) return 0; // storage is about to be replaced
+    return Math.min(log.committed, log.unstable.offset - 1);
+  }
+
+  /**
    * Proposes several entries at once, in order: one append, and one MsgApp per follower for all
    * of them (proposing them one by one sends a message per entry per follower). All or none are
    * dropped.

@@ -272,43 +272,52 @@ export class PeerTransport implements Transport {
   // ------------------------------------------------------------------ inbound
 
   private serveStream(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>): void {
-    const handlers = this.handlers!;
     call.on('data', (batch: PeerBatch__Output) => {
-      const refusal = handlers.admit(batch.from, batch.clusterId);
-      if (refusal) {
-        call.write({ refusal: refusal.refusal, message: refusal.message });
-        call.end();
-        return;
-      }
-      if (batch.pingMs > 0) call.write({ refusal: 'NONE', echoMs: batch.pingMs });
-      if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
-      const stats = this.stat(batch.from);
-      if (batch.messages.length > 0) {
-        const messages: Message[] = [];
-        for (const wire of batch.messages) {
-          try {
-            const m = fromWire(wire);
-            stats.receivedBytes += approximateSize(m);
-            messages.push(m);
-          } catch (error) {
-            this.options.logger.warn({ peer: batch.from, err: error }, 'malformed raft message');
-          }
-        }
-        handlers.onMessages(batch.from, messages);
-      }
-      if (batch.touchedSessions.length > 0) handlers.onTouches(batch.from, batch.touchedSessions);
-      if (batch.forwards.length > 0) {
-        handlers.onForwards(batch.from, batch.forwards.map((f) => ({ originSeq: f.originSeq, txn: f.txn })));
-      }
-      if (batch.rejections.length > 0) {
-        handlers.onRejections(
-          batch.from,
-          batch.rejections.map((r) => ({ originSeq: r.originSeq, code: (r.error?.code ?? 'UNAVAILABLE') as ErrorCode, message: r.error?.message ?? '' })),
-        );
+      try {
+        this.receive(call, batch);
+      } catch (error) {
+        // A handler's failure must never take the member down with it.
+        this.options.logger.error({ err: error, peer: batch.from }, 'failed to handle a peer batch');
       }
     });
     call.on('end', () => call.end());
     call.on('error', () => undefined);
+  }
+
+  private receive(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>, batch: PeerBatch__Output): void {
+    const handlers = this.handlers!;
+    const refusal = handlers.admit(batch.from, batch.clusterId);
+    if (refusal) {
+      call.write({ refusal: refusal.refusal, message: refusal.message });
+      call.end();
+      return;
+    }
+    if (batch.pingMs > 0) call.write({ refusal: 'NONE', echoMs: batch.pingMs });
+    if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
+    const stats = this.stat(batch.from);
+    if (batch.messages.length > 0) {
+      const messages: Message[] = [];
+      for (const wire of batch.messages) {
+        try {
+          const m = fromWire(wire);
+          stats.receivedBytes += approximateSize(m);
+          messages.push(m);
+        } catch (error) {
+          this.options.logger.warn({ peer: batch.from, err: error }, 'malformed raft message');
+        }
+      }
+      handlers.onMessages(batch.from, messages);
+    }
+    if (batch.touchedSessions.length > 0) handlers.onTouches(batch.from, batch.touchedSessions);
+    if (batch.forwards.length > 0) {
+      handlers.onForwards(batch.from, batch.forwards.map((f) => ({ originSeq: f.originSeq, txn: f.txn })));
+    }
+    if (batch.rejections.length > 0) {
+      handlers.onRejections(
+        batch.from,
+        batch.rejections.map((r) => ({ originSeq: r.originSeq, code: (r.error?.code ?? 'UNAVAILABLE') as ErrorCode, message: r.error?.message ?? '' })),
+      );
+    }
   }
 
   private serveSnapshot(call: grpc.ServerReadableStream<SnapshotPart__Output, PeerReply>, callback: grpc.sendUnaryData<PeerReply>): void {
