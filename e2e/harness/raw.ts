@@ -110,6 +110,7 @@ export function unaryStubs(endpoints: string) {
       promoteMember: u(cluster, 'PromoteMember'),
       removeMember: u(cluster, 'RemoveMember'),
       transferLeadership: u(cluster, 'TransferLeadership'),
+      takeSnapshot: u(cluster, 'TakeSnapshot'),
     },
     close: () => [conclave, leases, cluster].forEach((s) => s.close()),
   };
