@@ -574,6 +574,9 @@ export class ConclaveNode implements PeerHandlers {
     const meta = message.snapshot!;
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
+        // No file holds that state: a cluster that has not snapshotted yet offers its founding
+        // state (index 0), which has none. Take a snapshot now; the next attempt sends it.
+        void this.snapshot();
         this.raft.reportSnapshot(message.to, false);
         return;
       }
