@@ -115,7 +115,7 @@ export class ConclaveNode implements PeerHandlers {
   history: EventHistory;
   readonly tracker: SessionTracker;
   private readonly raft: RawNode;
-  private readonly pending = new PendingWrites();
+  private readonly pending: PendingWrites;
   private readonly readBarrier: ReadBarrier;
   private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
   private sessionListener: SessionListener | undefined;
@@ -152,6 +152,10 @@ export class ConclaveNode implements PeerHandlers {
     applied: number,
   ) {
     this.fsm = fsm;
+    // origin_seq numbers never repeat across restarts of this member: they start at the clock in ms
+    // x 256, so a previous life would have had to take more than 256 writes per ms of its uptime to
+    // reach them (JavaScript numbers stay exact until the year 2300).
+    this.pending = new PendingWrites(Math.max(1, Math.floor(deps.clock.now()) * 256));
     this.lastSnapshotIndex = applied;
     this.history = new EventHistory(options.historyEvents, fsm.appliedIndex);
     this.tracker = new SessionTracker(options.tickMs);
