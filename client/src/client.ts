@@ -107,20 +107,20 @@ export class Conclave {
 
   /** Reads a node's data and stat; `watch` fires once on its next change or deletion. */
   async get(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<{ data: Buffer; stat: Stat }> {
-    const r = await this.read({ op: 'getData', getData: { path, watch: !!options.watch } }, options);
-    if (options.watch) this.session.watches.addData(path, options.watch);
+    const watch = options.watch;
+    const r = await this.read({ op: 'getData', getData: { path, watch: !!watch } }, options, watch && (() => this.session.watches.addData(path, watch)));
     return { data: r.getData!.data, stat: r.getData!.stat as Stat };
   }
 
   /** The node's stat, or null when it does not exist; `watch` fires once on creation, change or deletion. */
   async exists(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<Stat | null> {
-    const r = await this.read({ op: 'exists', exists: { path, watch: !!options.watch } }, options);
-    const stat = (r.exists!.stat ?? null) as Stat | null;
-    if (options.watch) {
-      if (stat) this.session.watches.addData(path, options.watch);
-      else this.session.watches.addExist(path, options.watch);
-    }
-    return stat;
+    const watch = options.watch;
+    const r = await this.read(
+      { op: 'exists', exists: { path, watch: !!watch } },
+      options,
+      watch && ((answer) => (answer.exists?.stat ? this.session.watches.addData(path, watch) : this.session.watches.addExist(path, watch))),
+    );
+    return (r.exists!.stat ?? null) as Stat | null;
   }
 
   /** Sets a node's data, if its version is `version` (default: any). */
@@ -140,8 +140,8 @@ export class Conclave {
   }
 
   async getChildrenWithStat(path: string, options: ReadOptions & { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
-    const r = await this.read({ op: 'getChildren', getChildren: { path, watch: !!options.watch, withStat: true } }, options);
-    if (options.watch) this.session.watches.addChild(path, options.watch);
+    const watch = options.watch;
+    const r = await this.read({ op: 'getChildren', getChildren: { path, watch: !!watch, withStat: true } }, options, watch && (() => this.session.watches.addChild(path, watch)));
     return { children: r.getChildren!.children, stat: r.getChildren!.stat as Stat };
   }
 
@@ -280,8 +280,13 @@ export class Conclave {
     this.session.disconnect();
   }
 
-  private read(body: Parameters<Session['request']>[0], options: ReadOptions): Promise<SessionResponse> {
-    return this.session.request({ ...body, linearizable: !!options.linearizable }, options);
+  /**
+   * A read; `onAnswer` registers its watch as the answer is read, before the events behind it in the
+   * stream are dispatched (registering after the promise resolves would miss an event that arrives
+   * in the same batch as the answer).
+   */
+  private read(body: Parameters<Session['request']>[0], options: ReadOptions, onAnswer?: (answer: SessionResponse) => void): Promise<SessionResponse> {
+    return this.session.request({ ...body, linearizable: !!options.linearizable }, { timeoutMs: options.timeoutMs, signal: options.signal, onAnswer });
   }
 }
 

@@ -45,6 +45,8 @@ type RequestBody = Omit<SessionRequest, 'id'>;
 
 interface Pending {
   request: SessionRequest;
+  /** runs as the answer is read, before any later message of the stream (a watch set by a read is registered before its events) */
+  onAnswer: ((response: SessionResponse) => void) | undefined;
   resolve: (response: SessionResponse) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -87,12 +89,15 @@ export class Session extends EventEmitter {
   }
 
   /** Sends a request; resolves with the response (without its error), rejects with a typed error. */
-  request(body: RequestBody, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SessionResponse> {
+  request(
+    body: RequestBody,
+    options: { timeoutMs?: number; signal?: AbortSignal; onAnswer?: (response: SessionResponse) => void } = {},
+  ): Promise<SessionResponse> {
     if (this.state === 'closed') return Promise.reject(new ConclaveError('UNAVAILABLE', 'the client is closed'));
     if (this.state === 'expired') return Promise.reject(new SessionExpiredError(`session ${this.sessionId} has expired`));
     return new Promise<SessionResponse>((resolve, reject) => {
       const request: SessionRequest = { ...body, id: this.nextId++ };
-      const pending: Pending = { request, resolve, reject, timer: undefined };
+      const pending: Pending = { request, onAnswer: options.onAnswer, resolve, reject, timer: undefined };
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
       const fail = (error: Error) => {
         if (this.inflight.get(request.id as number) === pending) this.inflight.delete(request.id as number);
@@ -314,6 +319,7 @@ export class Session extends EventEmitter {
         if (response.multi) Object.assign(error, { results: response.multi.results });
         pending.reject(error);
       } else {
+        pending.onAnswer?.(response);
         pending.resolve(response);
       }
     }
