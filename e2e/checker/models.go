@@ -310,12 +310,18 @@ type queueIn struct {
 
 type queueOut struct {
 	Value   string `json:"value"`
+	Seq     int    `json:"seq"` // the item's sequence number (0: not known)
 	Empty   bool   `json:"empty"`
 	Unknown bool   `json:"-"`
 }
 
-// queueState is never modified in place.
-type queueState []string
+// queueState is never modified in place. Sequence numbers are handed out in log order, so an
+// enqueue whose number is known must come after every known one before it: this keeps the search
+// from trying orders of concurrent enqueues that the numbers already rule out.
+type queueState struct {
+	Items  []string
+	MaxSeq int
+}
 
 func queueSpec() Spec {
 	return Spec{
@@ -326,44 +332,52 @@ func queueSpec() Spec {
 				in := input.(queueIn)
 				out := output.(queueOut)
 				if in.Op == "enqueue" {
-					next := make(queueState, len(s), len(s)+1)
-					copy(next, s)
-					return true, append(next, in.Value)
+					if out.Seq != 0 && out.Seq <= s.MaxSeq {
+						return false, s
+					}
+					next := queueState{Items: make([]string, len(s.Items), len(s.Items)+1), MaxSeq: max(s.MaxSeq, out.Seq)}
+					copy(next.Items, s.Items)
+					next.Items = append(next.Items, in.Value)
+					return true, next
 				}
 				switch {
 				case out.Unknown:
 					// The delete of Target may or may not have happened: it takes the head if the
 					// head is Target; if Target is not queued, the delete found nothing.
-					if len(s) > 0 && s[0] == in.Target {
-						return true, s[1:]
+					if len(s.Items) > 0 && s.Items[0] == in.Target {
+						return true, queueState{Items: s.Items[1:], MaxSeq: s.MaxSeq}
 					}
-					for _, v := range s {
+					for _, v := range s.Items {
 						if v == in.Target {
 							return false, s
 						}
 					}
 					return true, s
 				case out.Empty:
-					return len(s) == 0, s
+					return len(s.Items) == 0, s
 				default:
-					return len(s) > 0 && s[0] == out.Value, s[min(1, len(s)):]
+					if len(s.Items) == 0 || s.Items[0] != out.Value {
+						return false, s
+					}
+					return true, queueState{Items: s.Items[1:], MaxSeq: s.MaxSeq}
 				}
 			},
 			Equal: func(a, b interface{}) bool {
 				x, y := a.(queueState), b.(queueState)
-				if len(x) != len(y) {
+				if len(x.Items) != len(y.Items) || x.MaxSeq != y.MaxSeq {
 					return false
 				}
-				for i := range x {
-					if x[i] != y[i] {
+				for i := range x.Items {
+					if x.Items[i] != y.Items[i] {
 						return false
 					}
 				}
 				return true
 			},
 			Hash: func(state interface{}) uint64 {
+				s := state.(queueState)
 				h := fnv.New64a()
-				h.Write([]byte(strings.Join(state.(queueState), ",")))
+				fmt.Fprintf(h, "%d|%s", s.MaxSeq, strings.Join(s.Items, ","))
 				return h.Sum64()
 			},
 			DescribeOperation: func(input, output interface{}) string {
@@ -373,7 +387,7 @@ func queueSpec() Spec {
 					if out.Unknown {
 						return fmt.Sprintf("enqueue(%s) -> ?", in.Value)
 					}
-					return fmt.Sprintf("enqueue(%s)", in.Value)
+					return fmt.Sprintf("enqueue(%s) -> #%d", in.Value, out.Seq)
 				}
 				switch {
 				case out.Unknown:
@@ -381,14 +395,14 @@ func queueSpec() Spec {
 				case out.Empty:
 					return "dequeue -> empty"
 				}
-				return fmt.Sprintf("dequeue -> %s", out.Value)
+				return fmt.Sprintf("dequeue -> %s #%d", out.Value, out.Seq)
 			},
 			DescribeState: func(state interface{}) string {
 				s := state.(queueState)
-				if len(s) > 8 {
-					return fmt.Sprintf("[%s ... %d more]", strings.Join(s[:8], " "), len(s)-8)
+				if len(s.Items) > 8 {
+					return fmt.Sprintf("[%s ... %d more]", strings.Join(s.Items[:8], " "), len(s.Items)-8)
 				}
-				return "[" + strings.Join(s, " ") + "]"
+				return "[" + strings.Join(s.Items, " ") + "]"
 			},
 		},
 		Decode: func(op Op) (Decoded, error) {
@@ -401,6 +415,9 @@ func queueSpec() Spec {
 				return Decoded{}, err
 			}
 			out.Unknown = op.Status == "info"
+			if out.Unknown {
+				out.Seq = 0
+			}
 			keep := op.Status != "fail"
 			if in.Op == "dequeue" && out.Unknown && in.Target == "" {
 				keep = false // failed before touching anything

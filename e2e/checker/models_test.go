@@ -127,8 +127,8 @@ func TestCounter(t *testing.T) {
 
 func TestQueue(t *testing.T) {
 	fifo := []Op{
-		op(0, 0, 10, "ok", m{"op": "enqueue", "value": "a"}, nil),
-		op(0, 20, 30, "ok", m{"op": "enqueue", "value": "b"}, nil),
+		op(0, 0, 10, "ok", m{"op": "enqueue", "value": "a"}, m{"seq": 1}),
+		op(0, 20, 30, "ok", m{"op": "enqueue", "value": "b"}, m{"seq": 2}),
 		op(1, 40, 50, "ok", m{"op": "dequeue"}, m{"value": "a"}),
 		op(1, 60, 70, "ok", m{"op": "dequeue"}, m{"value": "b"}),
 		op(1, 80, 90, "ok", m{"op": "dequeue"}, m{"empty": true}),
@@ -152,6 +152,15 @@ func TestQueue(t *testing.T) {
 	twice := []Op{fifo[0], op(1, 20, 30, "ok", m{"op": "dequeue"}, m{"value": "a"}), op(2, 40, 50, "ok", m{"op": "dequeue"}, m{"value": "a"})}
 	if got := verdict(t, &History{Model: "queue", Operations: twice}); got != porcupine.Illegal {
 		t.Fatalf("dequeued twice: got %s", got)
+	}
+	// Concurrent enqueues are ordered by their sequence numbers, whatever their times.
+	concurrent := []Op{
+		op(0, 0, 100, "ok", m{"op": "enqueue", "value": "a"}, m{"seq": 2}),
+		op(1, 0, 100, "ok", m{"op": "enqueue", "value": "b"}, m{"seq": 1}),
+		op(2, 200, 210, "ok", m{"op": "dequeue"}, m{"value": "a", "seq": 2}),
+	}
+	if got := verdict(t, &History{Model: "queue", Operations: concurrent}); got != porcupine.Illegal {
+		t.Fatalf("taken out of sequence order: got %s", got)
 	}
 }
 

@@ -26,6 +26,21 @@ export interface Operation<I = unknown, O = unknown> {
   output?: O;
   /** the error, for fail and info */
   error?: string;
+  /** the zxid at which a write took effect, when its response tells (stat.mzxid, czxid) */
+  zxid?: number;
+  /** the transaction a write sends, to find it in the committed log when its outcome is unknown */
+  txn?: TxnPattern;
+  /** set when an unknown outcome was resolved from the committed log: 'applied' or 'absent' */
+  resolved?: 'applied' | 'failed' | 'absent';
+}
+
+/** What identifies a write's transaction in the log: its session, kind, path, and data/version when given. */
+export interface TxnPattern {
+  sessionId: number;
+  op: 'create' | 'delete' | 'setData' | 'multi';
+  path: string;
+  data?: string;
+  version?: number;
 }
 
 const origin = process.hrtime.bigint();
@@ -46,16 +61,17 @@ export class History<I = unknown, O = unknown> {
     return this.nextProcess++;
   }
 
-  invoke(process: number, f: string, input: I): Operation<I, O> {
-    const op: Operation<I, O> = { process, f, input, call: now() };
+  invoke(process: number, f: string, input: I, txn?: TxnPattern): Operation<I, O> {
+    const op: Operation<I, O> = { process, f, input, call: now(), txn };
     this.ops.push(op);
     return op;
   }
 
-  ok(op: Operation<I, O>, output: O): void {
+  ok(op: Operation<I, O>, output: O, zxid?: number): void {
     op.ret = now();
     op.status = 'ok';
     op.output = output;
+    if (zxid !== undefined) op.zxid = zxid;
   }
 
   fail(op: Operation<I, O>, error: unknown, output?: O): void {

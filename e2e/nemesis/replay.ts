@@ -6,14 +6,33 @@
  * (Raft's Log Matching, checked from the outside).
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SnapshotStore, Wal } from '@conclave/server/dist/src/storage/index.js';
-import { SnapshotRestorer, StateMachine } from '@conclave/server/dist/src/fsm/state-machine.js';
+import { SnapshotRestorer, StateMachine, type ApplyOutcome, type Txn } from '@conclave/server/dist/src/fsm/state-machine.js';
 import { decodeSnapshotRecord, decodeTxn } from '@conclave/server/dist/src/codec.js';
-import { EntryType } from '@conclave/server/dist/src/raft/index.js';
+import { EntryType, type Entry } from '@conclave/server/dist/src/raft/index.js';
+import { LogReplay } from '@conclave/server/dist/src/storage/log-store.js';
+import { scanSegment } from '@conclave/server/dist/src/storage/wal-format.js';
 import type { ReferenceChange } from './workloads/watches.js';
+
+/** A committed write as the log holds it, with the outcome it had when applied. */
+export interface CommittedTxn {
+  zxid: number;
+  sessionId: number;
+  op: string;
+  /** the path asked for (before a sequence suffix); for a multi, that of its first setData (else first op) */
+  path: string;
+  data: Buffer | undefined;
+  version: number | undefined;
+  /** the error code when it failed at apply (no effect) */
+  error: string | undefined;
+  /** the resulting stat of a setData (or a multi's first setData) */
+  stat: { version: number; mzxid: number } | undefined;
+  /** the path a create made (with its sequence suffix) */
+  created?: string;
+}
 
 export interface ReplayedMember {
   id: number;
@@ -24,6 +43,8 @@ export interface ReplayedMember {
   lastIndex: number;
   /** index -> "term:sha256 of type and data" */
   entries: Map<number, string>;
+  /** client writes after `coveredFrom`, in log order */
+  txns: CommittedTxn[];
   fsm: StateMachine;
 }
 
@@ -36,7 +57,12 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
     await wal.close();
     let fsm = new StateMachine();
     let coveredFrom = 0;
-    if (recovered.snapshot !== undefined) {
+    // Snapshots do not remove entries until the log is compacted: read every entry the segments
+    // still hold, and start from the empty state when they reach back to index 1.
+    const whole = await wholeLog(path.join(copy, 'wal'));
+    if (whole[0]?.index === 1) {
+      recovered.entries = whole;
+    } else if (recovered.snapshot !== undefined) {
       const store = await SnapshotStore.open(path.join(copy, 'snap'));
       const file = (await store.list()).find((s) => s.meta.index === recovered.snapshot!.index);
       if (file === undefined) throw new Error(`member ${id}: snapshot ${recovered.snapshot.index} named by the log is missing`);
@@ -46,6 +72,7 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
       coveredFrom = recovered.snapshot.index;
     }
     const changes: ReferenceChange[] = [];
+    const txns: CommittedTxn[] = [];
     const entries = new Map<number, string>();
     for (const entry of recovered.entries) {
       if (entry.index > commitIndex) break;
@@ -55,13 +82,70 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
         fsm.advance(entry.index, entry.term);
         continue;
       }
-      const outcome = fsm.apply(entry.index, entry.term, decodeTxn(entry.data));
+      const txn = decodeTxn(entry.data);
+      const outcome = fsm.apply(entry.index, entry.term, txn);
       for (const c of outcome.changes) changes.push({ type: c.type, path: c.path, zxid: c.zxid });
+      const committed = describeTxn(entry.index, txn, outcome);
+      if (committed) txns.push(committed);
     }
-    return { id, changes, coveredFrom, lastIndex: fsm.appliedIndex, entries, fsm };
+    return { id, changes, coveredFrom, lastIndex: fsm.appliedIndex, entries, txns, fsm };
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
+}
+
+function describeTxn(zxid: number, txn: Txn, outcome: ApplyOutcome): CommittedTxn | undefined {
+  const error = outcome.error?.code;
+  const base = { zxid, sessionId: txn.sessionId, op: txn.op as string, error, stat: undefined };
+  switch (txn.op) {
+    case 'create':
+      return {
+        ...base,
+        path: txn.create!.path,
+        data: Buffer.from(txn.create!.data),
+        version: undefined,
+        created: outcome.result.op === 'create' ? outcome.result.path : undefined,
+      };
+    case 'delete':
+      return { ...base, path: txn.delete!.path, data: undefined, version: txn.delete!.version };
+    case 'setData': {
+      const r = outcome.result;
+      return {
+        ...base,
+        path: txn.setData!.path,
+        data: Buffer.from(txn.setData!.data),
+        version: txn.setData!.version,
+        stat: r.op === 'setData' ? { version: r.stat.version, mzxid: r.stat.mzxid } : undefined,
+      };
+    }
+    case 'multi': {
+      const ops = txn.multi!.ops;
+      const i = Math.max(0, ops.findIndex((o) => o.setData));
+      const o = ops[i];
+      if (o === undefined) return undefined;
+      const r = outcome.result.op === 'multi' ? outcome.result.results[i] : undefined;
+      const stat = r && 'setData' in r ? { version: r.setData.stat.version, mzxid: r.setData.stat.mzxid } : undefined;
+      if (o.setData) return { ...base, path: o.setData.path, data: Buffer.from(o.setData.data), version: o.setData.version, stat };
+      if (o.create) return { ...base, path: o.create.path, data: Buffer.from(o.create.data), version: undefined, stat };
+      if (o.delete) return { ...base, path: o.delete.path, data: undefined, version: o.delete.version, stat };
+      if (o.check) return { ...base, path: o.check.path, data: undefined, version: o.check.version, stat };
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Every entry the WAL segments hold (a later write of an index replaces it and what follows), snapshot markers ignored. */
+async function wholeLog(dir: string): Promise<Entry[]> {
+  const files = readdirSync(dir).filter((f) => /^wal-[0-9a-f]+-[0-9a-f]+\.log$/.test(f)).sort();
+  const replay = new LogReplay();
+  for (let i = 0; i < files.length; i++) {
+    const file = path.join(dir, files[i]!);
+    const { records } = scanSegment(readFileSync(file), file, i === files.length - 1);
+    for (const r of records) if (r.kind === 'entry') replay.entry(r.entry);
+  }
+  return replay.entries;
 }
 
 /** Entries that two members hold at the same index but differ in (both at or below the commit index). */

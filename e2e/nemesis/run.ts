@@ -19,6 +19,7 @@ import { firstDifference, memberDigest, stateMachineDigest, type TreeDigest } fr
 import { Nemesis, type FaultKind, type FaultRecord } from './nemesis.js';
 import { Random } from './random.js';
 import { logMismatches, replayMember, type ReplayedMember } from './replay.js';
+import { resolveUnknowns, type Resolution } from './resolve.js';
 import { RunContext, sleep, type Finding, type Workload } from './workload.js';
 import { BankWorkload, INITIAL_BALANCE } from './workloads/bank.js';
 import { CounterWorkload } from './workloads/counter.js';
@@ -56,7 +57,7 @@ export interface NemesisReport {
   faults: FaultRecord[];
   faultCounts: Record<string, number>;
   nemesisLog: string[];
-  operations: { total: number; checkedByPorcupine: number; unknown: number; byWorkload: Record<string, Record<string, number>> };
+  operations: { total: number; checkedByPorcupine: number; unknown: number; resolution: Resolution; byWorkload: Record<string, Record<string, number>> };
   verdicts: Verdict[];
   findings: Finding[];
   zxid: { responses: number; sessions: number; reconnects: number; regressions: number };
@@ -71,7 +72,9 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
   const random = new Random(options.seed);
   const cluster = await NemesisCluster.start({
     members: options.members,
-    settings: { snapshotCount: 20_000, snapshotCatchUpEntries: 5_000, ...options.settings },
+    // Snapshots are taken, but the log is kept whole, so that the replay covers the whole run (watch
+    // reference, unknown outcomes). Pass snapshotCatchUpEntries to compact (and install snapshots).
+    settings: { snapshotCount: 10_000, snapshotCatchUpEntries: 1_000_000_000, ...options.settings },
   });
   const dir = cluster.dir;
   const historyDir = path.join(dir, 'histories');
@@ -174,6 +177,10 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     const reference = [...replayed].sort((a, b) => a.coveredFrom - b.coveredFrom)[0]!;
     findings.push(...watches.checkAgainst(reference.changes, reference.coveredFrom));
 
+    const checked = workloads.flatMap((w) => w.checked());
+    const resolution = resolveUnknowns(checked, reference.txns, reference.coveredFrom);
+    log(`unknown outcomes resolved from the log: ${JSON.stringify(resolution)}`);
+
     const files: string[] = [];
     for (const w of workloads) {
       for (const { model, history } of w.checked()) {
@@ -196,8 +203,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
 
     const byWorkload: Record<string, Record<string, number>> = {};
     for (const w of workloads) byWorkload[w.name] = w.summary();
-    const total = workloads.flatMap((w) => w.checked()).reduce((n, h) => n + h.history.ops.length, 0);
-    const unknown = workloads.flatMap((w) => w.checked()).reduce((n, h) => n + h.history.counts.info, 0);
+    const total = checked.reduce((n, h) => n + h.history.ops.length, 0);
     ok = findings.every((f) => f.ok);
     const report: NemesisReport = {
       seed: options.seed,
@@ -207,7 +213,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
       faults: nemesis.faults,
       faultCounts: nemesis.summary(),
       nemesisLog: nemesis.log,
-      operations: { total, checkedByPorcupine: verdicts.reduce((n, v) => n + v.operations, 0), unknown, byWorkload },
+      operations: { total, checkedByPorcupine: verdicts.reduce((n, v) => n + v.operations, 0), unknown: resolution.unknown, resolution, byWorkload },
       verdicts,
       findings,
       zxid: {
@@ -259,7 +265,8 @@ export function formatReport(report: NemesisReport): string {
   const lines: string[] = [];
   lines.push(`nemesis seed ${report.seed}: ${report.members} members, ${report.seconds} s of faults, ${(report.durationMs / 1000).toFixed(0)} s in all — ${report.ok ? 'PASSED' : 'FAILED'}`);
   lines.push(`faults injected: ${report.faults.length} (${Object.entries(report.faultCounts).map(([k, n]) => `${k} ${n}`).join(', ')})`);
-  lines.push(`operations: ${report.operations.total} in checked histories, ${report.operations.checkedByPorcupine} checked by Porcupine, ${report.operations.unknown} with unknown outcome`);
+  const r = report.operations.resolution;
+  lines.push(`operations: ${report.operations.total} in checked histories, ${report.operations.checkedByPorcupine} checked by Porcupine; ${r.unknown} had an unknown outcome: from the log ${r.applied} applied, ${r.absent} never in it, ${r.failedAtApply} failed at apply, ${r.unknown - r.applied - r.absent - r.failedAtApply} left unknown`);
   for (const [name, counts] of Object.entries(report.operations.byWorkload)) lines.push(`  ${name}: ${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   lines.push(`zxids: ${report.zxid.responses} responses on ${report.zxid.sessions} sessions, ${report.zxid.reconnects} reconnects, ${report.zxid.regressions} regressions`);
   lines.push(`a write committed ${report.recoveryMs} ms after healing began`);

@@ -98,10 +98,10 @@ export class BankWorkload implements Workload {
       { op: 'setData', path: this.path(from), data: String(balance - amount), version: state.versions[from] },
       { op: 'setData', path: this.path(to), data: String(state.balances[to]! + amount), version: state.versions[to] },
     ];
-    const op = this.history.invoke(process, 'transfer', input);
+    const op = this.history.invoke(process, 'transfer', input, { sessionId: client.sessionId, op: 'multi', path: this.path(from), data: String(balance - amount), version: state.versions[from] });
     try {
-      await client.multi(ops);
-      this.history.ok(op, {});
+      const results = await client.multi(ops);
+      this.history.ok(op, {}, (results[1] as { stat: { mzxid: number } }).stat.mzxid);
       return process;
     } catch (error) {
       if (codeOf(error) === 'BAD_VERSION') {

@@ -29,6 +29,7 @@ export class CounterWorkload implements Workload {
   private readonly keys: string[];
   private readonly finalValues = new Map<string, number>();
   private casRetries = 0;
+  private attempts = 0;
 
   constructor(
     keys: number,
@@ -70,9 +71,12 @@ export class CounterWorkload implements Workload {
         this.history.fail(op, error);
         return process;
       }
+      // The value, then a tag that makes this attempt's transaction unique (to find it in the log).
+      const data = `${valueOf(current.data) + 1} ${process}.${++this.attempts}`;
+      op.txn = { sessionId: client.sessionId, op: 'setData', path, data, version: current.stat.version };
       try {
-        await client.set(path, String(Number(current.data.toString()) + 1), { version: current.stat.version });
-        this.history.ok(op, {});
+        const stat = await client.set(path, data, { version: current.stat.version });
+        this.history.ok(op, {}, stat.mzxid);
         return process;
       } catch (error) {
         if (codeOf(error) === 'BAD_VERSION') {
@@ -90,7 +94,7 @@ export class CounterWorkload implements Workload {
     const op = this.history.invoke(process, 'read', { key, op: 'read' });
     try {
       const r = await client.get(`${ROOT}/${key}`, { linearizable: true });
-      const value = Number(r.data.toString());
+      const value = valueOf(r.data);
       this.history.ok(op, { value });
       return value;
     } catch (error) {
@@ -130,4 +134,9 @@ export class CounterWorkload implements Workload {
   summary(): Record<string, number> {
     return { ...this.history.counts, casRetries: this.casRetries };
   }
+}
+
+/** The counter's value: the first word of its data. */
+function valueOf(data: Buffer): number {
+  return Number(data.toString().split(' ')[0]);
 }

@@ -20,6 +20,8 @@ export interface QueueInput {
 
 export interface QueueOutput {
   value?: string;
+  /** the item's sequence number (its place in the queue) */
+  seq?: number;
   empty?: boolean;
 }
 
@@ -53,10 +55,11 @@ export class QueueWorkload implements Workload {
         return ctx.worker(`queue-${w}`, this.history, random, async (client, process) => {
           if (random.chance(0.5)) {
             const value = `v${next++}`;
-            const op = this.history.invoke(process, 'enqueue', { op: 'enqueue', value });
+            const path = `${ROOT}/q-${value}-`;
+            const op = this.history.invoke(process, 'enqueue', { op: 'enqueue', value }, { sessionId: client.sessionId, op: 'create', path });
             try {
-              await client.create(`${ROOT}/q-${value}-`, '', { kind: 'PERSISTENT_SEQUENTIAL' });
-              this.history.ok(op, {});
+              const created = await client.createWithStat(path, '', { kind: 'PERSISTENT_SEQUENTIAL' });
+              this.history.ok(op, { seq: parse(created.path.slice(ROOT.length + 1))[1] }, created.stat.czxid);
               return process;
             } catch (error) {
               return this.history.failOrInfo(op, error) === 'info' ? this.history.newProcess() : process;
@@ -86,9 +89,10 @@ export class QueueWorkload implements Workload {
       const ordered = names.map(parse).sort((a, b) => a[1] - b[1]);
       for (const [value, seq] of ordered) {
         const path = `${ROOT}/q-${value}-${String(seq).padStart(10, '0')}`;
+        op.txn = { sessionId: client.sessionId, op: 'delete', path };
         try {
           await client.delete(path);
-          this.history.ok(op, { value });
+          this.history.ok(op, { value, seq });
           return { process, result: value };
         } catch (error) {
           if (codeOf(error) === 'NO_NODE') continue; // another consumer took it

@@ -92,10 +92,10 @@ export class RegisterWorkload implements Workload {
         return process;
       }
       case 'write': {
-        const op = h.invoke(process, 'write', { key, op: 'write', value });
+        const op = h.invoke(process, 'write', { key, op: 'write', value }, { sessionId: client.sessionId, op: 'setData', path, data: value, version: -1 });
         try {
           const stat = await client.set(path, value);
-          h.ok(op, { version: stat.version });
+          h.ok(op, { version: stat.version }, stat.mzxid);
           this.seen.push({ process, key, version: stat.version, how: 'write' });
           return process;
         } catch (error) {
@@ -107,10 +107,10 @@ export class RegisterWorkload implements Workload {
         if (current === undefined) return process;
         this.seen.push({ process, key, version: current.stat.version, how: 'local read' });
         const expected = current.stat.version;
-        const op = h.invoke(process, 'cas', { key, op: 'cas', value, version: expected });
+        const op = h.invoke(process, 'cas', { key, op: 'cas', value, version: expected }, { sessionId: client.sessionId, op: 'setData', path, data: value, version: expected });
         try {
           const stat = await client.set(path, value, { version: expected });
-          h.ok(op, { version: stat.version });
+          h.ok(op, { version: stat.version }, stat.mzxid);
           this.seen.push({ process, key, version: stat.version, how: 'cas' });
           return process;
         } catch (error) {

@@ -53,10 +53,11 @@ export class SetWorkload implements Workload {
             return process;
           }
           const element = next++;
-          const op = this.history.invoke(process, 'add', { key, op: 'add', element });
+          const path = `${ROOT}/${key}/e${element}`;
+          const op = this.history.invoke(process, 'add', { key, op: 'add', element }, { sessionId: client.sessionId, op: 'create', path });
           try {
-            await client.create(`${ROOT}/${key}/e${element}`);
-            this.history.ok(op, {});
+            const { stat } = await client.createWithStat(path);
+            this.history.ok(op, {}, stat.czxid);
             return process;
           } catch (error) {
             return this.history.failOrInfo(op, error) === 'info' ? this.history.newProcess() : process;
