@@ -39,6 +39,7 @@ import { StorageFullError, StorageIoError, WalClosedError, type LogStore, type R
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
+import { restoreWatches } from './watch/restore.js';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
@@ -732,16 +733,47 @@ export class ConclaveNode implements PeerHandlers {
       const fsm = await restoreFrom(this.deps.snapshots.read(file.path));
       this.raftStorage.applySnapshot(meta);
       await this.deps.log.saveSnapshotMarker(meta);
+      const previous = this.fsm;
       this.fsm = fsm;
       this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
       this.lastSnapshotIndex = meta.index;
       this.history.reset(meta.index);
+      this.resumeWatchesAfterInstall(previous);
       const now = this.deps.clock.now();
       for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
       this.deps.transport.setPeers(this.peerAddresses());
       this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size }, 'installed snapshot from the leader');
     } finally {
       this.applyPaused = false;
+    }
+  }
+
+  /**
+   * The watches armed here saw none of the changes the installed snapshot covers: re-arm each as a
+   * client resuming from the old applied index without history would be (watch/restore.ts): one-shot
+   * watches compared with the new tree (fired if their node changed), persistent ones WATCH_RESET.
+   */
+  private resumeWatchesAfterInstall(previous: StateMachine): void {
+    for (const watcher of this.watches.watchers()) {
+      const held = this.watches.watchesOf(watcher);
+      this.watches.removeWatcher(watcher);
+      // One table holds both data watches (node existed) and exist watches (it did not).
+      const existed = held.data.filter((path) => previous.tree.get(path) !== undefined);
+      restoreWatches(
+        {
+          relativeZxid: previous.appliedIndex,
+          dataWatches: existed,
+          existWatches: held.data.filter((path) => !existed.includes(path)),
+          childWatches: held.child,
+          persistentWatches: held.persistent,
+          persistentRecursiveWatches: held.recursive,
+        },
+        watcher,
+        this.watches,
+        this.fsm.tree,
+        this.history,
+        this.fsm.appliedIndex,
+      );
     }
   }
 
