@@ -62,14 +62,18 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
     const whole = await wholeLog(path.join(copy, 'wal'));
     if (whole[0]?.index === 1) {
       recovered.entries = whole;
-    } else if (recovered.snapshot !== undefined) {
+    } else if (whole.length > 0 || recovered.snapshot !== undefined) {
+      // Start from the oldest snapshot the remaining entries continue (a member that installed one
+      // from the leader has nothing before it).
       const store = await SnapshotStore.open(path.join(copy, 'snap'));
-      const file = (await store.list()).find((s) => s.meta.index === recovered.snapshot!.index);
-      if (file === undefined) throw new Error(`member ${id}: snapshot ${recovered.snapshot.index} named by the log is missing`);
+      const from = whole.length > 0 ? whole[0]!.index - 1 : recovered.snapshot!.index;
+      const file = (await store.list()).filter((s) => s.meta.index >= from).sort((a, b) => a.meta.index - b.meta.index)[0];
+      if (file === undefined) throw new Error(`member ${id}: no snapshot continues its log (first entry ${from + 1})`);
       const restorer = new SnapshotRestorer();
       for await (const bytes of store.read(file.path)) restorer.add(decodeSnapshotRecord(bytes));
       fsm = restorer.finish();
-      coveredFrom = recovered.snapshot.index;
+      coveredFrom = file.meta.index;
+      recovered.entries = whole.length > 0 ? whole : recovered.entries;
     }
     const changes: ReferenceChange[] = [];
     const txns: CommittedTxn[] = [];
