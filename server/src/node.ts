@@ -780,6 +780,10 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ leader duties
 
   private leaderDuties(now: number): void {
+    // `role` is updated by the Ready loop, which waits while the disk is full: a deposed leader would
+    // go on expiring the sessions the cluster now renews elsewhere, and its Raft core (a follower
+    // by then) would forward those proposals to the real leader once the disk frees. Ask the core.
+    if (this.raft.status().role !== Role.Leader) return;
     for (const id of this.tracker.expired(now, this.options.maxSessionTimeoutMs)) {
       if (this.expiringSessions.has(id) && this.tracker.has(id)) continue;
       this.expiringSessions.add(id);
