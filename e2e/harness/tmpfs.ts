@@ -3,7 +3,7 @@
  * unmounted afterwards, plus filling it up and freeing it again.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -25,6 +25,21 @@ export class Tmpfs {
   get freeBytes(): number {
     const s = statfsSync(this.dir);
     return s.bavail * s.bsize;
+  }
+
+  /**
+   * Waits until nothing else is taking space: the WAL zero-fills its next segment in the background
+   * (a 64 MiB file on this small disk, which fails and is removed), so free space jumps at start-up.
+   */
+  async settle(): Promise<void> {
+    let last = -1;
+    for (let stable = 0; stable < 5; ) {
+      const free = this.freeBytes;
+      const temp = readdirSync(this.dir, { recursive: true }).some((f) => String(f).endsWith('.tmp'));
+      stable = free === last && !temp ? stable + 1 : 0;
+      last = free;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Writes a filler file leaving about `leaveBytes` free; returns its path. */

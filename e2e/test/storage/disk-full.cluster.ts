@@ -50,6 +50,7 @@ describe('a full disk on the leader of a 3-member cluster', function () {
         }
       })();
       const full = mounts[leader - 1]!;
+      await full.settle();
       const filler = full.fill(256 * 1024);
       const before = acked.size;
       // The others elect a leader among themselves and go on.
