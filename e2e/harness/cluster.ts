@@ -83,7 +83,13 @@ export class TestCluster {
     const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
     await Promise.all(specs.map((m) => cluster.launch(m)));
-    await cluster.waitReady();
+    try {
+      await cluster.waitReady();
+    } catch (error) {
+      // Leave no member running behind a failed start (the data dir stays, for its logs).
+      await cluster.stop({ keepData: true });
+      throw error;
+    }
     return cluster;
   }
 

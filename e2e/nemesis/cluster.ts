@@ -34,20 +34,23 @@ export class NemesisCluster {
   }
 
   static async start(options: NemesisClusterOptions): Promise<NemesisCluster> {
-    const proxies = new PeerProxies();
-    let cluster: TestCluster;
-    try {
-      cluster = await TestCluster.start({
-        members: options.members,
-        settings: { logLevel: 'info', ...options.settings },
-        dir: options.dir,
-        peerAddress: async (m: MemberProcess) => `127.0.0.1:${await proxies.add(m.id, m.peerPort)}`,
-      });
-    } catch (error) {
-      await proxies.close();
-      throw error;
+    // Ports are picked free and bound by the members a moment later: on a busy machine another
+    // process may take one in between. Try again with new ones.
+    for (let attempt = 1; ; attempt++) {
+      const proxies = new PeerProxies();
+      try {
+        const cluster = await TestCluster.start({
+          members: options.members,
+          settings: { logLevel: 'info', ...options.settings },
+          dir: options.dir,
+          peerAddress: async (m: MemberProcess) => `127.0.0.1:${await proxies.add(m.id, m.peerPort)}`,
+        });
+        return new NemesisCluster(cluster, proxies, options.members);
+      } catch (error) {
+        await proxies.close();
+        if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      }
     }
-    return new NemesisCluster(cluster, proxies, options.members);
   }
 
   get dir(): string {

@@ -281,7 +281,8 @@ export class Nemesis {
   }
 
   private async transfer(to: number): Promise<void> {
-    const stubs = unaryStubs(this.cluster.endpoints());
+    const leader = await this.cluster.leader(5_000);
+    const stubs = unaryStubs(this.cluster.endpoints([leader]));
     try {
       await stubs.cluster.transferLeadership({ to });
     } finally {

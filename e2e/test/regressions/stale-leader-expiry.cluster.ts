@@ -43,7 +43,7 @@ describe('regression: a leader stuck on a full disk expiring live sessions', fun
       const follower = [1, 2, 3].find((id) => id !== leader)!;
       const client = await Conclave.connect({ endpoints: cluster.endpoints([follower]), sessionTimeoutMs: 3_000 });
       await client.create('/owned', '', { kind: 'EPHEMERAL' });
-      await mounts[leader - 1]!.settle();
+      for (const m of mounts) await m.settle();
       const filler = mounts[leader - 1]!.fill(64 * 1024);
       // Writes through the follower fill the leader's last bytes and make it fail its append.
       const writer = await Conclave.connect({ endpoints: cluster.endpoints([follower]), requestTimeoutMs: 2_000 });

@@ -29,6 +29,7 @@ describe('a full disk on the leader of a 3-member cluster', function () {
 
   it('the others take over, the full member refuses writes, then catches up; nothing acknowledged is lost', async () => {
     const cluster = await TestCluster.start({ members: 3, dir, settings: { logLevel: 'info' } });
+    for (const m of mounts) await m.settle();
     const leader = await cluster.leader();
     const others = [1, 2, 3].filter((id) => id !== leader);
     const acked = new Set<string>();
@@ -42,15 +43,16 @@ describe('a full disk on the leader of a 3-member cluster', function () {
       writer = (async () => {
         for (let i = 0; writing; i++) {
           try {
-            await client.create(`/d/n${i}`, 'x'.repeat(2_000));
+            await client.create(`/d/n${i}`, 'x'.repeat(200));
             acked.add(`/d/n${i}`);
+            // Slow enough that the others' disks (as small as the full one) never fill up.
+            await new Promise((r) => setTimeout(r, 5));
           } catch {
             await new Promise((r) => setTimeout(r, 50));
           }
         }
       })();
       const full = mounts[leader - 1]!;
-      await full.settle();
       const filler = full.fill(256 * 1024);
       const before = acked.size;
       // The others elect a leader among themselves and go on.
