@@ -58,6 +58,11 @@ export interface ClusterOptions {
    * given ports and data dirs but not started: add them with the admin API, then `launch(m, { join: true })`.
    */
   founders?: number;
+  /**
+   * The peer address the other members dial for a member (default 127.0.0.1:<its peer port>), e.g.
+   * a fault-injecting proxy in front of it. The member itself still listens on its own peer port.
+   */
+  peerAddress?: (member: MemberProcess) => string | Promise<string>;
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
@@ -88,11 +93,20 @@ export class TestCluster {
       });
     }
     const founding = specs.slice(0, options.founders ?? n);
-    const initialCluster = n === 1 ? '' : founding.map((m) => `${m.id}=127.0.0.1:${m.peerPort}/127.0.0.1:${m.clientPort}`).join(',');
+    const peerAddress = options.peerAddress ?? ((m: MemberProcess) => `127.0.0.1:${m.peerPort}`);
+    const entries: string[] = [];
+    for (const m of founding) entries.push(`${m.id}=${await peerAddress(m)}/127.0.0.1:${m.clientPort}`);
+    const initialCluster = n === 1 ? '' : entries.join(',');
     const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
     await Promise.all(founding.map((m) => cluster.launch(m)));
-    await cluster.waitReady();
+    try {
+      await cluster.waitReady();
+    } catch (error) {
+      // Leave no member running behind a failed start (the data dir stays, for its logs).
+      await cluster.stop({ keepData: true });
+      throw error;
+    }
     return cluster;
   }
 
@@ -105,6 +119,25 @@ export class TestCluster {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     return m;
+  }
+
+  /** A new member's ports and paths (not started, not yet in `members`): for adding members. */
+  async newSpec(id: number): Promise<MemberProcess> {
+    return {
+      id,
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      metricsPort: await freePort(),
+      dataDir: path.join(this.dir, `member-${id}`),
+      logFile: path.join(this.dir, `member-${id}.log`),
+      process: undefined,
+      exited: undefined,
+    };
+  }
+
+  /** The running process id of a member, if it runs. */
+  pid(id: number): number | undefined {
+    return this.running(id) ? this.member(id).process!.pid : undefined;
   }
 
   /** Starts (or restarts) a member's process on its data dir. */

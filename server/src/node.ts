@@ -39,6 +39,7 @@ import { StorageFullError, StorageIoError, WalClosedError, type LogStore, type R
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
+import { restoreWatches } from './watch/restore.js';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
@@ -115,7 +116,7 @@ export class ConclaveNode implements PeerHandlers {
   history: EventHistory;
   readonly tracker: SessionTracker;
   private readonly raft: RawNode;
-  private readonly pending = new PendingWrites();
+  private readonly pending: PendingWrites;
   private readonly readBarrier: ReadBarrier;
   private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
   private sessionListener: SessionListener | undefined;
@@ -155,6 +156,10 @@ export class ConclaveNode implements PeerHandlers {
     applied: number,
   ) {
     this.fsm = fsm;
+    // origin_seq numbers never repeat across restarts of this member: they start at the clock in ms
+    // x 256, so a previous life would have had to take more than 256 writes per ms of its uptime to
+    // reach them (JavaScript numbers stay exact until the year 2300).
+    this.pending = new PendingWrites(Math.max(1, Math.floor(deps.clock.now()) * 256));
     this.lastSnapshotIndex = applied;
     this.history = new EventHistory(options.historyEvents, fsm.appliedIndex);
     this.tracker = new SessionTracker(options.tickMs);
@@ -618,6 +623,9 @@ export class ConclaveNode implements PeerHandlers {
     const meta = message.snapshot!;
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
+        // No file holds that state: a cluster that has not snapshotted yet offers its founding
+        // state (index 0), which has none. Take a snapshot now; the next attempt sends it.
+        void this.snapshot();
         this.raft.reportSnapshot(message.to, false);
         return;
       }
@@ -777,10 +785,12 @@ export class ConclaveNode implements PeerHandlers {
       const fsm = await restoreFrom(this.deps.snapshots.read(file.path));
       this.raftStorage.applySnapshot(meta);
       await this.deps.log.saveSnapshotMarker(meta);
+      const previous = this.fsm;
       this.fsm = fsm;
       this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
       this.lastSnapshotIndex = meta.index;
       this.history.reset(meta.index);
+      this.resumeWatchesAfterInstall(previous);
       const now = this.deps.clock.now();
       for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
       this.deps.transport.setPeers(this.peerAddresses());
@@ -790,9 +800,41 @@ export class ConclaveNode implements PeerHandlers {
     }
   }
 
+  /**
+   * The watches armed here saw none of the changes the installed snapshot covers: re-arm each as a
+   * client resuming from the old applied index without history would be (watch/restore.ts): one-shot
+   * watches compared with the new tree (fired if their node changed), persistent ones WATCH_RESET.
+   */
+  private resumeWatchesAfterInstall(previous: StateMachine): void {
+    for (const watcher of this.watches.watchers()) {
+      const held = this.watches.watchesOf(watcher);
+      this.watches.removeWatcher(watcher);
+      // One table holds both data watches (node existed) and exist watches (it did not).
+      const existed = held.data.filter((path) => previous.tree.get(path) !== undefined);
+      restoreWatches(
+        {
+          relativeZxid: previous.appliedIndex,
+          dataWatches: existed,
+          existWatches: held.data.filter((path) => !existed.includes(path)),
+          childWatches: held.child,
+          persistentWatches: held.persistent,
+          persistentRecursiveWatches: held.recursive,
+        },
+        watcher,
+        this.watches,
+        this.fsm.tree,
+        this.history,
+        this.fsm.appliedIndex,
+      );
+    }
+  }
+
   // ------------------------------------------------------------------ leader duties
 
   private leaderDuties(now: number): void {
+    // `role` is updated by the Ready loop, which waits while the disk is full: a deposed leader would
+    // go on expiring the sessions the cluster now renews elsewhere. Ask the core.
+    if (this.raft.role !== Role.Leader) return;
     // Each expired session is reported once, and again after a timeout if its close was lost.
     for (const id of this.tracker.expired(now, this.options.maxSessionTimeoutMs)) {
       this.proposeInternal({ op: 'closeSession', closeSession: { sessionId: id, expired: true } }, now);
@@ -826,7 +868,7 @@ export class ConclaveNode implements PeerHandlers {
     if (this.proposals.length === 0) return;
     const batch = this.proposals;
     this.proposals = [];
-    if (!this.isLeader) {
+    if (this.raft.role !== Role.Leader) {
       // Not through Raft's forwarding: a write decided by a leader (an expiry, a stamped time)
       // must not be carried out by the next one.
       const e = new UnavailableError('leadership moved before the write was proposed; it was not applied');

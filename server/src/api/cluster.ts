@@ -33,6 +33,14 @@ export function clusterHandlers(ctx: ApiContext, leader: LeaderClient): ClusterH
     if (!Number.isInteger(id) || id < 1 || id > 65535) throw new InvalidArgumentError(`member id must be an integer in 1..65535, not ${id}`);
     return id;
   };
+  /** host:port (or [ipv6]:port): anything else would be committed and then fail every member applying it. */
+  const checkAddress = (address: string, what: string) => {
+    const match = /^([^\x00-\x20/:\x7f]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(address);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+      throw new InvalidArgumentError(`${what} must be host:port, not ${JSON.stringify(address)}`);
+    }
+    return address;
+  };
   /** Runs on the leader: here if we are it, else forwarded. */
   const onLeader = async <T>(here: () => Promise<T>, forward: (done: grpc.requestCallback<T>, c: Parameters<Parameters<LeaderClient['call']>[0]>[0]) => void): Promise<T> => {
     if (node.isLeader) return here();
@@ -67,6 +75,8 @@ export function clusterHandlers(ctx: ApiContext, leader: LeaderClient): ClusterH
           const id = checkMemberId(call.request.id);
           if (node.fsm.cluster.members.has(id)) throw new InvalidArgumentError(`member ${id} is already in the cluster`);
           if (!call.request.peerAddress) throw new InvalidArgumentError('peer_address is required');
+          checkAddress(call.request.peerAddress, 'peer_address');
+          if (call.request.clientAddress) checkAddress(call.request.clientAddress, 'client_address');
           await node.changeMembership(ConfChangeType.AddLearner, id, {
             id, peerAddress: call.request.peerAddress, clientAddress: call.request.clientAddress, voter: false,
           });

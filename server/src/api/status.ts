@@ -35,7 +35,10 @@ export function toServiceError(error: unknown): grpc.ServiceError {
   const e = asConclaveError(error);
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_KEY, e.code);
-  if (e.path) metadata.set(ERROR_PATH_KEY, e.path);
+  // A metadata value must be printable ASCII (grpc-js throws otherwise); any other path goes, as
+  // its UTF-8 bytes, under the binary key (gRPC's "-bin" suffix).
+  if (e.path && /^[\x20-\x7e]*$/.test(e.path)) metadata.set(ERROR_PATH_KEY, e.path);
+  else if (e.path) metadata.set(`${ERROR_PATH_KEY}-bin`, Buffer.from(e.path));
   if (e.opIndex >= 0) metadata.set(ERROR_OP_INDEX_KEY, String(e.opIndex));
   return Object.assign(new Error(e.message), { code: STATUS[e.code], details: e.message, metadata }) as grpc.ServiceError;
 }

@@ -15,7 +15,16 @@ interface Waiter {
 
 export class PendingWrites {
   private readonly waiting = new Map<number, Waiter>();
-  private nextSeq = 1;
+  private nextSeq: number;
+
+  /**
+   * `firstSeq` must exceed every number a previous life of this member used: a write it forwarded
+   * before a crash can commit and be applied here after the restart, and must not be taken for a new
+   * request's (see ConclaveNode: it starts from the clock, as etcd's request ids do).
+   */
+  constructor(firstSeq = 1) {
+    this.nextSeq = firstSeq;
+  }
 
   get size(): number {
     return this.waiting.size;

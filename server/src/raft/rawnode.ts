@@ -137,6 +137,11 @@ export class RawNode {
     this.proposeEntry(EntryType.Normal, data);
   }
 
+  /** This member's role now (the Ready that reports a change may not have been handled yet). */
+  get role(): Role {
+    return this.raft.role;
+  }
+
   /**
    * The highest committed index whose entry is already in stable storage as this log has it (not
    * about to be overwritten): the node may apply up to it from storage as soon as a message moves

@@ -95,6 +95,10 @@ class WatchTable {
   pathsOf(watcher: Watcher): ReadonlySet<string> {
     return this.byWatcher.get(watcher) ?? new Set();
   }
+
+  watchers(): Iterable<Watcher> {
+    return this.byWatcher.keys();
+  }
 }
 
 export class WatchRegistry {
@@ -144,6 +148,13 @@ export class WatchRegistry {
       this.persistent.pathsOf(watcher).size +
       this.recursive.pathsOf(watcher).size
     );
+  }
+
+  /** Every watcher holding at least one watch. */
+  watchers(): Watcher[] {
+    const all = new Set<Watcher>();
+    for (const table of [this.data, this.child, this.persistent, this.recursive]) for (const w of table.watchers()) all.add(w);
+    return [...all];
   }
 
   /** The watches a watcher holds, by kind (for tests and for status). */
