@@ -204,13 +204,6 @@ export class NemesisCluster {
     rmSync(this.cluster.member(id).dataDir, { recursive: true, force: true });
     log(`removed member ${id}`);
 
-    // Work around a server bug (see e2e/test/regressions/learner-fresh-cluster.cluster.ts): a member
-    // added before the leader has a snapshot file never catches up. One snapshot on every member
-    // (any of them may be leader when the new one joins) avoids it.
-    for (const m of this.current) {
-      const stubs = unaryStubs(this.cluster.endpoints([m]));
-      await stubs.cluster.takeSnapshot({}).catch(() => undefined).finally(() => stubs.close());
-    }
     const newId = this.nextId++;
     const spec = await this.cluster.newSpec(newId);
     const proxyPort = await this.proxies.add(newId, spec.peerPort);

@@ -183,11 +183,7 @@ export function founders(config: ServerConfig): Member[] {
     const host = config.advertiseHost;
     return [{ id: config.id, peerAddress: `${host}:${config.peerPort}`, clientAddress: `${host}:${config.clientPort}`, voter: true }];
   }
-  const members = parseInitialCluster(config.initialCluster, config.clientPort);
-  if (!config.join && !members.some((m) => m.id === config.id)) {
-    throw new ConfigError(`member ${config.id} is not in the initial cluster; use --join to add a member to an existing cluster`);
-  }
-  return members;
+  return parseInitialCluster(config.initialCluster, config.clientPort);
 }
 
 /** Every member of a cluster computes the same id from its token and founding members. */

@@ -208,6 +208,9 @@ export class ConclaveNode implements PeerHandlers {
       if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...fsm.snapshotRecords(genesis)].map(encodeSnapshotRecord));
       if (recovered.entries.length === 0 && recovered.hardState === undefined) {
         if (options.bootstrap) {
+          if (!genesis.conf.voters.includes(options.id)) {
+            throw new Error(`member ${options.id} is not in the initial cluster; use --join to add a member to an existing cluster`);
+          }
           logger.info({ voters: genesis.conf.voters }, 'founding a new cluster');
         } else if (genesis.conf.voters.includes(options.id)) {
           // A founding voter with no data in a running cluster lost its disk: voting with an empty

@@ -87,6 +87,9 @@ describe('a real 3-member cluster', function () {
         }
       }
       assert.deepEqual(members.members.map((m: { id: number; voter: boolean }) => [m.id, m.voter]).sort(), [[1, true], [2, true], [3, true], [4, true]]);
+      // Once in the cluster, a member restarts from its data like any other (no --join needed).
+      await cluster.kill(id);
+      await cluster.restart(id);
       const leader = await cluster.leader();
       const victim = [1, 2, 3].find((m) => m !== leader)!;
       await unaryStubs(cluster.endpoints([leader])).cluster.removeMember({ id: victim });
