@@ -39,7 +39,35 @@ export function decodeSnapshotRecord(bytes: Uint8Array): SnapshotRecord {
   const raw = recordCodec.decodeRaw(bytes) as { node?: RawNode | null };
   if (raw.node == null) return recordCodec.decode(bytes);
   const n = raw.node;
-  return { node: { path: n.path, data: Buffer.from(n.data), stat: n.stat, kind: NODE_KINDS[n.kind] ?? String(n.kind), ttlMs: n.ttlMs } };
+  return { node: { path: n.path, data: Buffer.from(n.data), stat: statOfNumbers(n.stat), kind: NODE_KINDS[n.kind] ?? String(n.kind), ttlMs: asNumber(n.ttlMs) } };
+}
+
+type Stat = NonNullable<NonNullable<SnapshotRecord['node']>['stat']>;
+
+/**
+ * A raw decode gives 64-bit fields as Long objects unless the process decodes longs as numbers
+ * (decodeLongsAsNumbers, set by the server's main only): tools and tests that read snapshots must
+ * get the same numbers the server does (an owner kept as a Long matches no session).
+ */
+function statOfNumbers(stat: Stat | null): Stat | null {
+  if (stat == null || typeof stat.czxid === 'number') return stat;
+  return {
+    czxid: asNumber(stat.czxid),
+    mzxid: asNumber(stat.mzxid),
+    pzxid: asNumber(stat.pzxid),
+    ctime: asNumber(stat.ctime),
+    mtime: asNumber(stat.mtime),
+    version: stat.version,
+    cversion: stat.cversion,
+    aversion: stat.aversion,
+    ephemeralOwner: asNumber(stat.ephemeralOwner),
+    dataLength: stat.dataLength,
+    numChildren: stat.numChildren,
+  };
+}
+
+function asNumber(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
 }
 export const encodeMember = (member: Member): Uint8Array => memberCodec.encode(member);
 export const decodeMember = (bytes: Uint8Array): Member => memberCodec.decode(bytes);
