@@ -7,7 +7,7 @@ export { Mutex, ReadWriteLock, SequentialLock, type AcquireOptions, type LockOpt
 export { LeaderElection, LeaderLatch, type Leadership } from './election.js';
 export { Semaphore, type SemaphoreLease } from './semaphore.js';
 export { Barrier, DoubleBarrier, type WaitOptions } from './barrier.js';
-export { DistributedQueue, DistributedPriorityQueue, type TakeOptions } from './queue.js';
+export { DistributedQueue, DistributedPriorityQueue, type QueueOptions, type TakeOptions } from './queue.js';
 export { DistributedCounter } from './counter.js';
 export { Group, GroupMember } from './group.js';
 export { TreeCache, NodeCache, type CachedNode, type CacheEvent, type TreeCacheOptions } from './cache.js';

@@ -161,6 +161,17 @@ export interface CreatedNode {
   guid: string;
 }
 
+export interface ProtectedCreateOptions {
+  signal?: AbortSignal;
+  /** the kind of `dir` and its ancestors when they must be created */
+  dirKind?: 'CONTAINER' | 'PERSISTENT';
+  /**
+   * Where else a node of this GUID may be once created, when it is not under `dir` (a queue item
+   * already taken: its claim); the node found there stands for the one created.
+   */
+  findElsewhere?: (guid: string) => Promise<CreatedNode | undefined>;
+}
+
 /**
  * Creates a protected sequential node `dir/_c_<guid>-<name>NNNNNNNNNN` (creating `dir` and its
  * ancestors, as containers by default, when missing). When the outcome of a create is unknown
@@ -174,9 +185,9 @@ export async function createProtected(
   name: string,
   data: Data | undefined,
   kind: Extract<NodeKind, 'EPHEMERAL_SEQUENTIAL' | 'PERSISTENT_SEQUENTIAL'>,
-  signal?: AbortSignal,
-  dirKind: 'CONTAINER' | 'PERSISTENT' = 'CONTAINER',
+  options: ProtectedCreateOptions = {},
 ): Promise<CreatedNode> {
+  const { signal, dirKind = 'CONTAINER', findElsewhere } = options;
   const guid = newGuid();
   const prefix = protectedPrefix(guid);
   for (let n = 0; ; n++) {
@@ -194,7 +205,7 @@ export async function createProtected(
       // no node of ours is left behind unknown to the caller.
       await sleep(Math.min(1_000, 25 * 2 ** Math.min(n, 6)));
       await settle(client);
-      const found = await findProtected(client, dir, guid);
+      const found = (await findProtected(client, dir, guid)) ?? (await findElsewhere?.(guid));
       if (found) return found;
     }
   }

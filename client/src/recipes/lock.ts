@@ -189,7 +189,7 @@ export class SequentialLock {
     const signal = deadline(options.signal, options.timeoutMs);
     let node: CreatedNode | undefined;
     try {
-      node = await createProtected(this.client, this.path, this.nodeName, this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', signal);
+      node = await createProtected(this.client, this.path, this.nodeName, this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', { signal });
       for (;;) {
         const contenders = this.contenders(await retry(this.client, () => this.client.getChildren(this.path), signal));
         const index = contenders.indexOf(node.name);

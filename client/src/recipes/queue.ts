@@ -5,12 +5,14 @@
  *
  * Exactly once, through connection loss: put() names its node with a GUID, so that a put whose
  * outcome is unknown finds its own node instead of adding the item twice; take() moves the item
- * into a claim node named after the taker in one multi (delete the item + create the claim), so
- * that a take whose outcome is unknown can tell (once the session's writes are settled) whether
- * the item became its own. The claim is
- * ephemeral and deleted once take() has the data: a consumer that dies after take() returns loses
- * that item (as with any queue that hands items out), but the queue itself never loses or
- * duplicates one.
+ * into a claim node named after the taker and the item in one multi (delete the item + create the
+ * claim), so that a take whose outcome is unknown can tell (once the session's writes are settled)
+ * whether the item became its own. Claims are TTL nodes the server reaps once `claimRetentionMs`
+ * has passed: while one is kept, a put whose outcome was unknown and whose item was taken meanwhile
+ * finds the item's GUID among the claims. A put that stays unsettled for longer than that (a
+ * producer cut off from every member that long while its session lives) could add its item again.
+ * A consumer that dies after take() returns loses that item (as with any queue that hands items
+ * out), but the queue itself loses none.
  *
  *   const queue = new DistributedQueue(client, '/queues/jobs');
  *   await queue.put(JSON.stringify(job));
@@ -19,7 +21,7 @@
 import { BadVersionError, NodeExistsError, NoNodeError, TimeoutError, type ConclaveError } from '@conclave/proto/errors';
 import type { Conclave } from '../client.js';
 import type { Data, Watcher } from '../types.js';
-import { createProtected, deadline, deleteQuietly, isRetryable, isTimeout, joinPath, newGuid, retry, sequenceOf, settle, sleep, validateDir, waitForWatch } from './internal.js';
+import { createProtected, deadline, isRetryable, isTimeout, joinPath, newGuid, retry, protectedPrefix, sequenceOf, settle, sleep, validateDir, waitForWatch, type CreatedNode } from './internal.js';
 
 const CLAIMS = '.claims';
 const ITEM = /^_c_[0-9a-f]{32}-item-(?:(\d{10})-)?(\d{10})$/;
@@ -38,6 +40,11 @@ export function itemOrder(names: string[]): string[] {
     .map((x) => x.name);
 }
 
+export interface QueueOptions {
+  /** how long a taken item's claim is kept (default 60 s): see the note on put() above */
+  claimRetentionMs?: number;
+}
+
 export interface TakeOptions {
   signal?: AbortSignal;
   /** give up after this many ms (a TimeoutError) */
@@ -48,13 +55,17 @@ export class DistributedQueue {
   /** names this taker's claims */
   private readonly taker = newGuid();
   private readonly claimsPath: string;
+  private readonly claimRetentionMs: number;
 
   constructor(
     protected readonly client: Conclave,
     readonly path: string,
+    options: QueueOptions = {},
   ) {
     validateDir(path, 'a queue path');
     this.claimsPath = joinPath(path, CLAIMS);
+    this.claimRetentionMs = options.claimRetentionMs ?? 60_000;
+    if (!Number.isInteger(this.claimRetentionMs) || this.claimRetentionMs <= 0) throw new RangeError(`claimRetentionMs must be a positive integer, not ${options.claimRetentionMs}`);
   }
 
   /** Adds an item; resolves with its node name. */
@@ -101,7 +112,25 @@ export class DistributedQueue {
   }
 
   protected async putItem(data: Data, name: string): Promise<string> {
-    return (await createProtected(this.client, this.path, name, data, 'PERSISTENT_SEQUENTIAL', undefined, 'PERSISTENT')).name;
+    const findElsewhere = (guid: string) => this.findClaim(guid);
+    return (await createProtected(this.client, this.path, name, data, 'PERSISTENT_SEQUENTIAL', { dirKind: 'PERSISTENT', findElsewhere })).name;
+  }
+
+  /** The item of this GUID if a taker claimed it already: its name, and the claim's stat. */
+  private async findClaim(guid: string): Promise<CreatedNode | undefined> {
+    const marker = `-${protectedPrefix(guid)}`;
+    let claims: string[];
+    try {
+      claims = await retry(this.client, () => this.client.getChildren(this.claimsPath));
+    } catch (error) {
+      if (error instanceof NoNodeError) return undefined;
+      throw error;
+    }
+    const claim = claims.find((c) => c.includes(marker));
+    if (claim === undefined) return undefined;
+    const name = claim.slice(claim.indexOf(marker) + 1);
+    const stat = await retry(this.client, () => this.client.exists(joinPath(this.claimsPath, claim)));
+    return { path: joinPath(this.path, name), name, czxid: stat?.czxid ?? 0, guid };
   }
 
   private async children(watch?: Watcher): Promise<string[]> {
@@ -138,7 +167,7 @@ export class DistributedQueue {
       try {
         await this.client.multi([
           { op: 'delete', path: itemPath, version: got.stat.version },
-          { op: 'create', path: claimPath, data: got.data, kind: 'EPHEMERAL' },
+          { op: 'create', path: claimPath, kind: 'PERSISTENT_WITH_TTL', ttlMs: this.claimRetentionMs },
         ]);
       } catch (error) {
         const e = error as ConclaveError;
@@ -154,7 +183,6 @@ export class DistributedQueue {
         await settle(this.client);
         if ((await retry(this.client, () => this.client.exists(claimPath))) === null) continue;
       }
-      await deleteQuietly(this.client, claimPath);
       return got.data;
     }
   }

@@ -88,7 +88,7 @@ export class Semaphore {
       if (wait) await gate.acquire({ signal });
       else if (!(await gate.tryAcquire())) return undefined;
       try {
-        node = await createProtected(this.client, this.leasesPath, 'lease-', this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', signal);
+        node = await createProtected(this.client, this.leasesPath, 'lease-', this.options.id ?? defaultParticipantId(), 'EPHEMERAL_SEQUENTIAL', { signal });
         for (;;) {
           if ((await retry(this.client, () => this.leaseNames(), signal)).length <= this.maxLeases) break;
           if (!wait) {

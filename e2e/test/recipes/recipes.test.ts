@@ -20,6 +20,7 @@ import {
   ReadWriteLock,
   Semaphore,
   TreeCache,
+  UnavailableError,
   type CacheEvent,
 } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
@@ -339,6 +340,30 @@ describe('recipes (real server, clients in one process)', function () {
       for (const x of ['a', 'b', 'c']) await q.put(x);
       assert.equal((await q.peek())?.toString(), 'a');
       assert.deepEqual([await q.take(), await q.take(), await q.take()].map(String), ['a', 'b', 'c']);
+    });
+
+    it('DistributedQueue: a put whose outcome was unknown, and whose item was taken before it looked, adds nothing twice', async () => {
+      const path = unique('queue-unknown');
+      const producer = clients[0]!;
+      const consumer = new DistributedQueue(clients[1]!, path);
+      await producer.mkdirp(path);
+      // The create is applied, then a consumer takes the item, then the producer hears
+      // "outcome unknown" (as when the connection drops before the reply arrives).
+      const create = producer.createWithStat.bind(producer);
+      let taken: string | undefined;
+      producer.createWithStat = (async (...args: Parameters<typeof create>) => {
+        producer.createWithStat = create; // once
+        await create(...args);
+        taken = (await consumer.take({ timeoutMs: 5_000 })).toString();
+        throw new UnavailableError('connection lost: outcome unknown');
+      }) as typeof create;
+      try {
+        await new DistributedQueue(producer, path).put('once');
+      } finally {
+        producer.createWithStat = create;
+      }
+      assert.equal(taken, 'once');
+      assert.equal(await consumer.poll(), null, 'the item was not put again');
     });
 
     it('DistributedPriorityQueue: lowest priority value first, then in order put; take waits for an item', async () => {
