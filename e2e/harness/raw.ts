@@ -14,6 +14,9 @@ export interface RawSession {
   /** resolves with the code of the next stream-level error (a response with id 0 and an error) */
   nextError(): Promise<string>;
   responses: SessionResponse[];
+  /** stops reading the stream (the server's writes back up), and starts again */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -29,11 +32,18 @@ export function rawSession(
     responses.push(...down.responses);
     for (const w of waiters.splice(0)) w();
   });
-  stream.on('error', () => undefined);
+  let ended = false;
+  const end = () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w();
+  };
+  stream.on('error', end);
+  stream.on('end', end);
   const waitFor = async <T>(find: () => T | undefined): Promise<T> => {
     for (;;) {
       const found = find();
       if (found !== undefined) return found;
+      if (ended) throw new Error('the session stream ended');
       await new Promise<void>((r) => waiters.push(r));
     }
   };
@@ -49,6 +59,8 @@ export function rawSession(
       errorsSeen++;
       return error.error!.code as string;
     },
+    pause: () => stream.pause(),
+    resume: () => stream.resume(),
     close: () => {
       stream.cancel();
       stub.close();

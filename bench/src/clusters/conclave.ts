@@ -69,7 +69,8 @@ export class ConclaveCluster implements Cluster {
 
   async stop(): Promise<void> {
     await Promise.all([...this.procs.values()].map((p) => stopProc(p)));
-    rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP === '1') console.log(`kept (BENCH_KEEP=1): ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** SIGTERM every member and wait: --cpu-prof writes its profile on a clean exit. */

@@ -346,9 +346,13 @@ export class SessionStream implements Watcher {
     if (this.outbox.length === 0 || this.call.destroyed) return;
     const responses = this.outbox;
     this.outbox = [];
-    this.unflushedWrites += responses.length;
-    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) this.call.write({ responses: frame });
-    if (this.unflushedWrites > this.ctx.options.maxOutboundMessages) {
+    // Counts responses written while the stream is over its high-water mark (write() said no and
+    // 'drain' has not come yet): only a client that stops reading gets there.
+    let writable = true;
+    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) writable = this.call.write({ responses: frame });
+    if (writable) this.unflushedWrites = 0;
+    else this.unflushedWrites += responses.length;
+    if (this.unflushedWrites > this.ctx.options.maxOutboundMessages && this.state !== 'closed') {
       this.closeWith(new ResourceExhaustedError('the client is not reading its session stream; closing it'));
     }
   }
@@ -358,11 +362,13 @@ export class SessionStream implements Watcher {
   /** Ends the stream: with a final error message (id 0) when given. The session itself lives on until it expires. */
   closeWith(error: ConclaveError | undefined): void {
     if (this.state === 'closed') return;
-    if (error) this.enqueue({ id: 0, zxid: this.ctx.node.appliedIndex, error: toWireError(error) });
-    for (const slot of this.slots) if (error) this.enqueue({ id: slot.id, zxid: this.ctx.node.appliedIndex, error: toWireError(error) });
-    this.slots.length = 0;
-    this.flush();
+    const unanswered = this.slots.splice(0);
     this.detach();
+    if (error) {
+      this.enqueue({ id: 0, zxid: this.ctx.node.appliedIndex, error: toWireError(error) });
+      for (const slot of unanswered) this.enqueue({ id: slot.id, zxid: this.ctx.node.appliedIndex, error: toWireError(error) });
+    }
+    this.flush();
     this.call.end();
   }
 

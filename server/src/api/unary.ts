@@ -80,8 +80,10 @@ function watchStream(ctx: ApiContext, call: grpc.ServerWritableStream<WatchReque
   const watcher: Watcher = {
     deliver(event: WatchEvent) {
       if (closed) return;
-      unflushed++;
-      call.write({ type: event.type, path: event.path, zxid: event.zxid });
+      // Counts events written while the stream is over its high-water mark (write() said no and
+      // 'drain' has not come yet): only a client that stops reading gets there.
+      if (call.write({ type: event.type, path: event.path, zxid: event.zxid })) unflushed = 0;
+      else unflushed++;
       if (unflushed > options.maxOutboundMessages) {
         close();
         call.destroy(toServiceError(new TimeoutError('the client is not reading its watch stream')));
