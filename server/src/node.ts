@@ -132,7 +132,8 @@ export class ConclaveNode implements PeerHandlers {
   private fatal: Error | undefined;
   /** apply is paused while a snapshot is being taken or installed */
   private applyQueue: Entry[] = [];
-  private applyPaused = false;
+  /** why applying committed entries waits: a snapshot reading the state machine, or one replacing it */
+  private readonly applyPausedFor = new Set<'snapshot' | 'install'>();
   private lastSnapshotIndex: number;
   private snapshotInProgress = false;
   /** sessions seen alive here since the last touch batch to the leader */
@@ -475,7 +476,7 @@ export class ConclaveNode implements PeerHandlers {
    * fsync and the next Ready. Membership changes are left to the Ready (they change Raft itself).
    */
   private applyStableCommitted(): void {
-    if (this.applyPaused || this.applyQueue.length > 0) return;
+    if (this.applyPausedFor.size > 0 || this.applyQueue.length > 0) return;
     const from = this.fsm.appliedIndex + 1;
     const to = Math.min(this.raft.stableCommitted(), this.raftStorage.lastIndex());
     if (to < from || from < this.raftStorage.firstIndex()) return;
@@ -660,9 +661,9 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ apply
 
   private drainApplyQueue(): void {
-    if (this.applyPaused) return;
+    if (this.applyPausedFor.size > 0) return;
     let i = 0;
-    for (; i < this.applyQueue.length && !this.applyPaused; i++) this.applyEntry(this.applyQueue[i]!);
+    for (; i < this.applyQueue.length && this.applyPausedFor.size === 0; i++) this.applyEntry(this.applyQueue[i]!);
     this.applyQueue = i === this.applyQueue.length ? [] : this.applyQueue.slice(i);
     this.afterApply();
   }
@@ -743,12 +744,14 @@ export class ConclaveNode implements PeerHandlers {
   private async snapshot(): Promise<void> {
     if (this.snapshotInProgress) return;
     this.snapshotInProgress = true;
-    this.applyPaused = true;
+    this.applyPausedFor.add('snapshot');
     const started = performance.now();
     try {
       const index = this.fsm.appliedIndex;
       const meta: SnapshotMeta = { index, term: this.fsm.appliedTerm, conf: this.raft.status().conf };
-      const records = this.encodedRecords(meta);
+      // Applying waits only while the records are read from the state machine, not for the file's
+      // fsync, the log compaction and the pruning that follow.
+      const records = this.encodedRecords(meta, () => this.resumeApply('snapshot'));
       await this.deps.snapshots.write(meta, records);
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
@@ -765,23 +768,30 @@ export class ConclaveNode implements PeerHandlers {
       this.deps.logger.error({ err: error }, 'snapshot failed');
     } finally {
       this.snapshotInProgress = false;
-      this.applyPaused = false;
-      this.drainApplyQueue();
+      this.resumeApply('snapshot');
     }
   }
 
-  /** Snapshot records, encoded in chunks that yield to the event loop (Raft keeps running). */
-  private async *encodedRecords(meta: SnapshotMeta): AsyncGenerator<Uint8Array> {
+  private resumeApply(reason: 'snapshot' | 'install'): void {
+    if (this.applyPausedFor.delete(reason) && this.applyPausedFor.size === 0) this.drainApplyQueue();
+  }
+
+  /**
+   * Snapshot records, encoded in chunks that yield to the event loop (Raft keeps running); `read`
+   * is called once the last record was read from the state machine.
+   */
+  private async *encodedRecords(meta: SnapshotMeta, read: () => void): AsyncGenerator<Uint8Array> {
     let n = 0;
     for (const record of this.fsm.snapshotRecords(meta)) {
       yield encodeSnapshotRecord(record);
       if (++n % 2000 === 0) await new Promise((r) => setImmediate(r));
     }
+    read();
   }
 
   /** The leader sent a snapshot (already stored by onSnapshot): replace the state machine with it. */
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
-    this.applyPaused = true;
+    this.applyPausedFor.add('install');
     try {
       const file = await findSnapshot(this.deps.snapshots, meta.index);
       if (file === undefined) throw new Error(`snapshot ${meta.index} was not received`);
@@ -799,7 +809,7 @@ export class ConclaveNode implements PeerHandlers {
       this.deps.transport.setPeers(this.peerAddresses());
       this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size }, 'installed snapshot from the leader');
     } finally {
-      this.applyPaused = false;
+      this.resumeApply('install');
     }
   }
 
