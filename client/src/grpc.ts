@@ -4,7 +4,7 @@
  * Conclave's typed errors (the server puts the code in the `conclave-error` trailer).
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadPublicApi } from '@conclave/proto';
+import { CLIENT_FLOW_CONTROL, loadPublicApi } from '@conclave/proto';
 import { type ConclaveError, errorFromCode, TimeoutError, UnavailableError, InternalError } from '@conclave/proto/errors';
 import type { LeasesClient } from '@conclave/proto/gen/conclave/v1/Leases.js';
 import type { ClusterClient } from '@conclave/proto/gen/conclave/v1/Cluster.js';
@@ -17,6 +17,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1_000,
+  ...CLIENT_FLOW_CONTROL,
 };
 
 /** grpc-js's transport details, without its boilerplate: "connect ECONNREFUSED 127.0.0.1:1". */

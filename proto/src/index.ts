@@ -102,3 +102,4 @@ export function decodeLongsAsNumbers(): void {
 
 export type { PublicGrpcType, RaftGrpcType };
 export { estimateSize, splitFrames } from './frames.js';
+export { CLIENT_FLOW_CONTROL, FLOW_CONTROL_WINDOW_BYTES, widenServerWindows } from './flow-control.js';

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { loadPublicApi, publicPackageDefinition } from '@conclave/proto';
+import { loadPublicApi, publicPackageDefinition, widenServerWindows } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
 import type { SessionDown } from '@conclave/proto/gen/conclave/v1/SessionDown.js';
 import { ApiContext, type ApiOptions } from './context.js';
@@ -49,8 +49,13 @@ export class ClientApiServer {
 
   /** Binds `host:port`; returns the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number> {
+    widenServerWindows(this.server);
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+        if (error) return reject(error);
+        widenServerWindows(this.server);
+        resolve(bound);
+      });
     });
   }
 

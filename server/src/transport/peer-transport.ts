@@ -6,7 +6,7 @@
  * (Raft retries); the channel reconnects by itself, DNS lookups included.
  */
 import * as grpc from '@grpc/grpc-js';
-import { estimateSize, loadRaftApi, splitFrames } from '@conclave/proto';
+import { CLIENT_FLOW_CONTROL, estimateSize, loadRaftApi, splitFrames, widenServerWindows } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerReply.js';
 import type { PeerClient } from '@conclave/proto/gen/conclave/raft/v1/Peer.js';
@@ -64,6 +64,7 @@ class PeerLink {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
       'grpc.keepalive_time_ms': 10_000,
+      ...CLIENT_FLOW_CONTROL,
     });
   }
 
@@ -106,11 +107,13 @@ export class PeerTransport implements Transport {
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotPart__Output, PeerReply>, callback: grpc.sendUnaryData<PeerReply>) =>
         this.serveSnapshot(call, callback),
     });
+    widenServerWindows(this.server);
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${this.options.host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (e, port) =>
         e ? reject(e) : resolve(port),
       ),
     );
+    widenServerWindows(this.server);
   }
 
   setPeers(peers: ReadonlyMap<number, string>): void {
