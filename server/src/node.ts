@@ -128,6 +128,7 @@ export class ConclaveNode implements PeerHandlers {
   private tickTimer: NodeJS.Timeout | undefined;
   private ticks = 0;
   private readyScheduled = false;
+  private earlyReplicationScheduled = false;
   private loopRunning = false;
   private fatal: Error | undefined;
   /** apply is paused while a snapshot is being taken or installed */
@@ -528,11 +529,29 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ the Ready loop
 
   private scheduleReady(): void {
-    if (this.readyScheduled || this.loopRunning || this.stopped) return;
+    if (this.loopRunning) return this.scheduleEarlyReplication();
+    if (this.readyScheduled || this.stopped) return;
     this.readyScheduled = true;
     setImmediate(() => {
       this.readyScheduled = false;
       void this.runReadyLoop();
+    });
+  }
+
+  /**
+   * While the Ready loop waits for this member's fsync, a leader proposes what has queued and sends
+   * its replication messages at once (RawNode.takeLeaderReplication): the followers write new
+   * entries in parallel with the leader's current fsync instead of after it, and learn commit
+   * indexes as soon as the acks arrive.
+   */
+  private scheduleEarlyReplication(): void {
+    if (this.earlyReplicationScheduled || this.stopped || this.raft.role !== Role.Leader) return;
+    this.earlyReplicationScheduled = true;
+    setImmediate(() => {
+      this.earlyReplicationScheduled = false;
+      if (!this.loopRunning || this.stopped || this.fatal) return; // the loop itself does it
+      this.flushProposals();
+      this.sendMessages(this.raft.takeLeaderReplication());
     });
   }
 

@@ -218,6 +218,24 @@ export class RawNode {
     }
   }
 
+  /**
+   * Takes out the leader's replication messages (MsgApp, MsgHeartbeat) queued since the last
+   * ready(), to send at once while a Ready is still outstanding: entries proposed, and commit
+   * indexes moved by acks, during this member's fsync then reach the followers without waiting for
+   * it. A leader's appends do not depend on its own log being durable (Raft thesis 10.2.1: it may
+   * replicate while it writes), so they are safe to send early; every other message keeps waiting
+   * for its Ready. Empty unless this member leads.
+   */
+  takeLeaderReplication(): Message[] {
+    const r = this.raft;
+    if (r.role !== Role.Leader || r.msgs.length === 0) return [];
+    const now: Message[] = [];
+    const later: Message[] = [];
+    for (const m of r.msgs) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? now : later).push(m);
+    r.msgs = later;
+    return now;
+  }
+
   /** Whether ready() has work. False while a Ready is outstanding (not yet advanced). */
   hasReady(): boolean {
     if (this.outstanding !== undefined) return false;

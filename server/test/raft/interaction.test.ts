@@ -214,6 +214,42 @@ describe('raft interactions', () => {
       assert.equal(c.member(3).state.length, 5);
     });
 
+    it('a leader fsyncing one batch sends the next at once (takeLeaderReplication), and still persists it', () => {
+      const c = elected();
+      const leader = c.member(1);
+      c.node(1).propose(bytes('a'));
+      const rd = c.node(1).ready(); // the leader now writes 'a' to its log
+      c.queue.push(...rd.messages);
+      c.node(1).propose(bytes('b')); // proposed during that fsync
+      const early = c.node(1).takeLeaderReplication();
+      for (const to of [2, 3]) {
+        const app = early.find((m) => m.type === MessageType.App && m.to === to);
+        assert.deepEqual(app?.entries.map((e) => new TextDecoder().decode(e.data)), ['b'], `MsgApp of 'b' to ${to} before the leader's fsync ends`);
+      }
+      assert.deepEqual(c.node(2).takeLeaderReplication(), [], 'a follower sends nothing early');
+      c.queue.push(...early);
+      // The followers store and acknowledge both while the leader is still busy.
+      c.deliverWhere((m) => m.to !== 1);
+      c.flushReadies();
+      // The leader's fsync of 'a' ends; its next Ready still persists 'b'.
+      leader.storage.append(rd.entries);
+      if (rd.hardState) leader.storage.setHardState(rd.hardState);
+      c.node(1).advance(rd);
+      assert.ok(c.node(1).hasReady());
+      const next = c.node(1).ready();
+      assert.deepEqual(next.entries.map((e) => new TextDecoder().decode(e.data)), ['b']);
+      leader.storage.append(next.entries);
+      if (next.hardState) leader.storage.setHardState(next.hardState);
+      c.queue.push(...next.messages);
+      for (const e of next.committedEntries) {
+        leader.appliedIndex = e.index;
+        if (e.data.length > 0) leader.state.push(new TextDecoder().decode(e.data));
+      }
+      c.node(1).advance(next);
+      c.stabilize();
+      for (const id of [1, 2, 3]) assert.deepEqual(c.member(id).state, ['a', 'b'], `member ${id}`);
+    });
+
     it('batches entries up to maxSizePerMsg when a follower catches up', () => {
       const c = elected([1, 2, 3], { maxSizePerMsg: 200 });
       c.isolate(3);
