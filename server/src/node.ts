@@ -129,6 +129,8 @@ export class ConclaveNode implements PeerHandlers {
   private ticks = 0;
   private readyScheduled = false;
   private earlyReplicationScheduled = false;
+  /** when the write the Ready loop waits on began (performance.now()), if it waits on one */
+  private persistStarted: number | undefined;
   private loopRunning = false;
   private fatal: Error | undefined;
   /** apply is paused while a snapshot is being taken or installed */
@@ -542,7 +544,9 @@ export class ConclaveNode implements PeerHandlers {
    * While the Ready loop waits for this member's fsync, a leader proposes what has queued and sends
    * its replication messages at once (RawNode.takeLeaderReplication): the followers write new
    * entries in parallel with the leader's current fsync instead of after it, and learn commit
-   * indexes as soon as the acks arrive.
+   * indexes as soon as the acks arrive. Not while this member's storage fails or its write has taken
+   * half an election timeout: a leader that cannot persist cannot answer, and its heartbeats must
+   * stop so that the others elect a leader that can.
    */
   private scheduleEarlyReplication(): void {
     if (this.earlyReplicationScheduled || this.stopped || this.raft.role !== Role.Leader) return;
@@ -550,6 +554,9 @@ export class ConclaveNode implements PeerHandlers {
     setImmediate(() => {
       this.earlyReplicationScheduled = false;
       if (!this.loopRunning || this.stopped || this.fatal) return; // the loop itself does it
+      if (this.storageFailure !== undefined) return;
+      const stalledMs = (this.options.electionTicks * this.options.tickMs) / 2;
+      if (this.persistStarted !== undefined && performance.now() - this.persistStarted > stalledMs) return;
       this.flushProposals();
       this.sendMessages(this.raft.takeLeaderReplication());
     });
@@ -590,7 +597,12 @@ export class ConclaveNode implements PeerHandlers {
     }
     if (rd.mustSync) {
       const started = performance.now();
-      await this.persist(rd.entries, rd.hardState ?? this.unsyncedHardState);
+      this.persistStarted = started;
+      try {
+        await this.persist(rd.entries, rd.hardState ?? this.unsyncedHardState);
+      } finally {
+        this.persistStarted = undefined;
+      }
       this.unsyncedHardState = undefined;
       this.deps.metrics.walFsyncSeconds.observe((performance.now() - started) / 1000);
       if (rd.entries.length > 0) this.raftStorage.append(rd.entries);
