@@ -23,9 +23,14 @@ process.on('exit', () => {
  * A port that is free now, below Linux's ephemeral range (32768+): a port the kernel hands out
  * for port 0 can be taken by any outgoing connection before the member binds it (EADDRINUSE).
  */
+/** Ports this process handed out: a port is free until its member binds it, so never twice. */
+const issuedPorts = new Set<number>();
+
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (issuedPorts.has(port)) continue;
+    issuedPorts.add(port);
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer();
       server.once('error', () => resolve(false));
@@ -77,6 +82,18 @@ export class TestCluster {
   ) {}
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    // Another process may take a port between freePort() and the member's bind: try new ports.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await TestCluster.startOnce(options);
+      } catch (error) {
+        // (not with a caller's dir: the failed attempt may have founded a cluster in it)
+        if (attempt >= 3 || options.dir !== undefined || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterOptions): Promise<TestCluster> {
     const n = options.members ?? 1;
     const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'conclave-test-'));
     const specs: MemberProcess[] = [];

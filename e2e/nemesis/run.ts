@@ -180,6 +180,10 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     const checked = workloads.flatMap((w) => w.checked());
     const resolution = resolveUnknowns(checked, reference.txns, reference.coveredFrom);
     log(`unknown outcomes resolved from the log: ${JSON.stringify(resolution)}`);
+    for (const w of workloads) {
+      const settled = w.resolveFromObservations?.() ?? 0;
+      if (settled > 0) log(`${w.name}: ${settled} unknown outcomes settled from the final state`);
+    }
 
     const files: string[] = [];
     for (const w of workloads) {

@@ -36,6 +36,12 @@ export interface Workload {
   check(): Finding[];
   /** numbers for the report */
   summary(): Record<string, number>;
+  /**
+   * After the log's resolution (resolve.ts): settles unknown outcomes the log could not (they fell
+   * before the snapshot the replay started from) from what the workload itself observed at the end;
+   * returns how many it settled.
+   */
+  resolveFromObservations?(): number;
 }
 
 export interface ClientOptions {

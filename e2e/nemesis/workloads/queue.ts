@@ -117,6 +117,40 @@ export class QueueWorkload implements Workload {
     this.drained = true;
   }
 
+  /**
+   * An enqueue whose outcome neither its client nor the replayed log knows is settled by the drain:
+   * if some dequeue took its value, it was applied, and it took effect before that dequeue returned
+   * (so that return time bounds it, with the sequence number the dequeue saw); if none did, none
+   * with an unknown outcome aimed at it, and the queue was drained, it was never applied.
+   */
+  resolveFromObservations(): number {
+    if (!this.drained) return 0;
+    const takenBy = new Map<string, (typeof this.history.ops)[number]>();
+    const maybeTaken = new Set<string | undefined>();
+    for (const op of this.history.ops) {
+      if (op.input.op !== 'dequeue') continue;
+      if (op.status === 'ok' && op.output?.value !== undefined) takenBy.set(op.output.value, op);
+      if (op.status === 'info') maybeTaken.add(op.input.target);
+    }
+    let settled = 0;
+    for (const op of this.history.ops) {
+      if (op.input.op !== 'enqueue' || op.status !== 'info') continue;
+      const dequeue = takenBy.get(op.input.value!);
+      if (dequeue !== undefined && dequeue.ret !== undefined && dequeue.ret > op.call) {
+        op.status = 'ok';
+        op.resolved = 'applied';
+        op.output = { seq: dequeue.output!.seq };
+        op.ret = dequeue.ret;
+        settled++;
+      } else if (dequeue === undefined && !maybeTaken.has(op.input.value)) {
+        op.status = 'fail';
+        op.resolved = 'absent';
+        settled++;
+      }
+    }
+    return settled;
+  }
+
   checked(): CheckedHistory[] {
     return [{ model: 'queue', history: this.history }];
   }

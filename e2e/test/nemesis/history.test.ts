@@ -7,6 +7,7 @@ import { ConclaveError, ConnectionLossError } from '@conclave/client';
 import { History, definitelyFailed } from '../../nemesis/history.js';
 import { Random } from '../../nemesis/random.js';
 import { resolveUnknowns } from '../../nemesis/resolve.js';
+import { QueueWorkload } from '../../nemesis/workloads/queue.js';
 import type { CommittedTxn } from '../../nemesis/replay.js';
 
 describe('nemesis histories', () => {
@@ -33,6 +34,29 @@ describe('nemesis histories', () => {
       const x = c.next();
       assert.ok(x >= 0 && x < 1);
     }
+  });
+
+  describe('settling unknown enqueues from the drained queue', () => {
+    it('taken by a dequeue: applied, returning when that dequeue did; never taken: absent; maybe taken: unknown', async () => {
+      const queue = new QueueWorkload(1, new Random(1));
+      const h = queue.history;
+      const taken = h.invoke(0, 'enqueue', { op: 'enqueue', value: 'v1' });
+      h.info(taken, new Error('lost'));
+      const never = h.invoke(1, 'enqueue', { op: 'enqueue', value: 'v2' });
+      h.info(never, new Error('lost'));
+      const maybe = h.invoke(2, 'enqueue', { op: 'enqueue', value: 'v3' });
+      h.info(maybe, new Error('lost'));
+      const dequeue = h.invoke(3, 'dequeue', { op: 'dequeue' });
+      h.ok(dequeue, { value: 'v1', seq: 7 });
+      const unsure = h.invoke(4, 'dequeue', { op: 'dequeue', target: 'v3' });
+      h.info(unsure, new Error('lost'));
+      assert.equal(queue.resolveFromObservations(), 0, 'nothing before the queue is drained');
+      (queue as unknown as { drained: boolean }).drained = true;
+      assert.equal(queue.resolveFromObservations(), 2);
+      assert.deepEqual([taken.status, taken.output, taken.ret], ['ok', { seq: 7 }, dequeue.ret]);
+      assert.equal(never.status, 'fail');
+      assert.equal(maybe.status, 'info');
+    });
   });
 
   describe('resolving unknown outcomes from the log', () => {
