@@ -296,9 +296,15 @@ export class WatchWorkload implements Workload {
     // setWatches does (semantics.md, "resumable"): the node's latest data change then, or its
     // deletion at the member's applied zxid. Either way a change of that kind came first.
     const oneShot: string[] = [];
+    const nodeChanges = new Map<string, ReferenceChange[]>(); // path -> its data changes and deletions, in zxid order
+    for (const c of reference) {
+      if (c.type !== 'NODE_DATA_CHANGED' && c.type !== 'NODE_DELETED') continue;
+      if (!nodeChanges.has(c.path)) nodeChanges.set(c.path, []);
+      nodeChanges.get(c.path)!.push(c);
+    }
     for (const o of this.oneShots) {
       if (o.readMzxid < coveredFrom) continue;
-      const changes = reference.filter((c) => c.path === o.path && c.zxid > o.readMzxid && (c.type === 'NODE_DATA_CHANGED' || c.type === 'NODE_DELETED'));
+      const changes = (nodeChanges.get(o.path) ?? []).filter((c) => c.zxid > o.readMzxid);
       const first = changes[0];
       const resumed = (e: { type: string; zxid: number }) =>
         first !== undefined &&
