@@ -3,7 +3,10 @@
  * A nemesis run from the command line (the long runs, or replaying a seed):
  *
  *   node e2e/dist/nemesis/cli.js [--members 3|5] [--seconds 60] [--seed N] [--faults kill-leader,one-way,...]
- *                                [--hold 1000-5000] [--gap 500-2500] [--keep]
+ *                                [--hold 1000-5000] [--gap 500-2500] [--compact] [--keep]
+ *
+ * --compact: snapshots every 2,000 entries and logs compacted down to 500 behind (lagging members
+ * then catch up by snapshot), as the 5-member test run does.
  *
  * Prints the fault log as it goes and the report at the end; exits 1 when a check failed (the
  * cluster dir with logs, data, histories and Porcupine's visualisation is then kept).
@@ -38,6 +41,7 @@ const report = await runNemesis({
   faults,
   holdMs: range('hold'),
   gapMs: range('gap'),
+  settings: process.argv.includes('--compact') ? { snapshotCount: 2_000, snapshotCatchUpEntries: 500 } : undefined,
   keep: process.argv.includes('--keep'),
   log: (line) => console.log(`  ${line}`),
 });

@@ -5,6 +5,8 @@
  * through the Cluster admin API (remove a member, add a new one with a new id as a learner, promote).
  */
 import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { LogArchive } from './archive.js';
 import { unaryStubs } from '../harness/raw.js';
 import { TestCluster, type ClusterOptions, type MemberProcess } from '../harness/cluster.js';
 import { PeerProxies, type LinkMode } from './proxy.js';
@@ -23,6 +25,8 @@ export class NemesisCluster {
   /** every id ever used (a removed id may not come back) */
   private nextId: number;
   private paused = new Set<number>();
+  /** every segment of every member's WAL, kept for the replay of the whole committed log */
+  readonly archive: LogArchive;
 
   private constructor(
     readonly cluster: TestCluster,
@@ -31,6 +35,9 @@ export class NemesisCluster {
   ) {
     this.current = Array.from({ length: members }, (_, i) => i + 1);
     this.nextId = members + 1;
+    this.archive = new LogArchive(path.join(cluster.dir, 'wal-archive'));
+    for (const id of this.current) this.archive.add(id, cluster.member(id).dataDir);
+    this.archive.start();
   }
 
   static async start(options: NemesisClusterOptions): Promise<NemesisCluster> {
@@ -171,8 +178,9 @@ export class NemesisCluster {
   // ------------------------------------------------------------------ membership
 
   /**
-   * Replaces member `id`: removes it through the admin API, stops it, wipes its data, then adds a
-   * member with a new id as a learner, starts it with --join and promotes it once caught up.
+   * Replaces member `id`: removes it through the admin API, stops it, wipes its data (its log stays in
+   * the archive), then adds a member with a new id as a learner, starts it with --join and promotes
+   * it once caught up.
    * Needs a healthy cluster. Returns the new id.
    */
   async replace(id: number, log: (line: string) => void = () => undefined): Promise<number> {
@@ -201,6 +209,7 @@ export class NemesisCluster {
     }));
     this.current.splice(this.current.indexOf(id), 1);
     await this.kill(id);
+    this.archive.sweep(id);
     rmSync(this.cluster.member(id).dataDir, { recursive: true, force: true });
     log(`removed member ${id}`);
 
@@ -208,6 +217,7 @@ export class NemesisCluster {
     const spec = await this.cluster.newSpec(newId);
     const proxyPort = await this.proxies.add(newId, spec.peerPort);
     this.cluster.members.set(newId, spec);
+    this.archive.add(newId, spec.dataDir);
     await admin((s) =>
       s.cluster.addMember({ id: newId, peerAddress: `127.0.0.1:${proxyPort}`, clientAddress: `127.0.0.1:${spec.clientPort}` }).catch((error: { message?: string }) => {
         if (/already in the cluster/.test(error.message ?? '')) return undefined;
@@ -233,6 +243,7 @@ export class NemesisCluster {
   }
 
   async stop(options: { keepData?: boolean } = {}): Promise<void> {
+    this.archive.stop();
     for (const id of [...this.paused]) this.resume(id);
     this.proxies.healAll();
     await this.proxies.close();

@@ -75,27 +75,48 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
       coveredFrom = file.meta.index;
       recovered.entries = whole.length > 0 ? whole : recovered.entries;
     }
-    const changes: ReferenceChange[] = [];
-    const txns: CommittedTxn[] = [];
-    const entries = new Map<number, string>();
-    for (const entry of recovered.entries) {
-      if (entry.index > commitIndex) break;
-      entries.set(entry.index, `${entry.term}:${createHash('sha256').update(Buffer.from([entry.type])).update(entry.data).digest('hex').slice(0, 16)}`);
-      if (entry.index <= fsm.appliedIndex) continue;
-      if (entry.type === EntryType.ConfChange || entry.data.length === 0) {
-        fsm.advance(entry.index, entry.term);
-        continue;
-      }
-      const txn = decodeTxn(entry.data);
-      const outcome = fsm.apply(entry.index, entry.term, txn);
-      for (const c of outcome.changes) changes.push({ type: c.type, path: c.path, zxid: c.zxid });
-      const committed = describeTxn(entry.index, txn, outcome);
-      if (committed) txns.push(committed);
-    }
+    const { changes, txns, entries } = applyEntries(fsm, recovered.entries, commitIndex);
     return { id, changes, coveredFrom, lastIndex: fsm.appliedIndex, entries, txns, fsm };
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
+}
+
+/** The committed history: the whole committed log (from index 1) replayed from the empty state. */
+export interface CommittedHistory {
+  changes: ReferenceChange[];
+  txns: CommittedTxn[];
+  /** 0: from the start (replayed members may start from a snapshot) */
+  coveredFrom: number;
+}
+
+/** Replays the committed log 1..n (LogArchive's committedLog) from the empty state. */
+export function replayCommitted(entries: Entry[]): CommittedHistory {
+  if (entries.length > 0 && entries[0]!.index !== 1) throw new Error(`the committed log starts at ${entries[0]!.index}, not 1`);
+  const { changes, txns } = applyEntries(new StateMachine(), entries, Infinity);
+  return { changes, txns, coveredFrom: 0 };
+}
+
+/** Applies entries up to `commitIndex` to `fsm` (skipping those it has), collecting what the checks need. */
+function applyEntries(fsm: StateMachine, log: Entry[], commitIndex: number) {
+  const changes: ReferenceChange[] = [];
+  const txns: CommittedTxn[] = [];
+  const entries = new Map<number, string>();
+  for (const entry of log) {
+    if (entry.index > commitIndex) break;
+    entries.set(entry.index, `${entry.term}:${createHash('sha256').update(Buffer.from([entry.type])).update(entry.data).digest('hex').slice(0, 16)}`);
+    if (entry.index <= fsm.appliedIndex) continue;
+    if (entry.type === EntryType.ConfChange || entry.data.length === 0) {
+      fsm.advance(entry.index, entry.term);
+      continue;
+    }
+    const txn = decodeTxn(entry.data);
+    const outcome = fsm.apply(entry.index, entry.term, txn);
+    for (const c of outcome.changes) changes.push({ type: c.type, path: c.path, zxid: c.zxid });
+    const committed = describeTxn(entry.index, txn, outcome);
+    if (committed) txns.push(committed);
+  }
+  return { changes, txns, entries };
 }
 
 function describeTxn(zxid: number, txn: Txn, outcome: ApplyOutcome): CommittedTxn | undefined {

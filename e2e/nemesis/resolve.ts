@@ -33,9 +33,15 @@ export interface Resolution {
 /**
  * `txns` are the log's client writes above `coveredFrom` (the snapshot the replay started from);
  * only an operation invoked after some write at or above coveredFrom was acknowledged can have its
- * transaction there, so only those can be found absent.
+ * transaction there, so only those can be found absent. `moreAcks` are acknowledged writes outside
+ * the histories ([zxid, completion µs]: the write after healing), used as return-time bounds.
  */
-export function resolveUnknowns(checked: CheckedHistory[], txns: CommittedTxn[], coveredFrom: number): Resolution {
+export function resolveUnknowns(
+  checked: CheckedHistory[],
+  txns: CommittedTxn[],
+  coveredFrom: number,
+  moreAcks: ReadonlyArray<readonly [number, number]> = [],
+): Resolution {
   const result: Resolution = { unknown: 0, applied: 0, appliedUnbounded: 0, failedAtApply: 0, absent: 0, ambiguous: 0, unmatched: 0 };
   const index = new Map<string, CommittedTxn[]>();
   for (const t of txns) {
@@ -48,6 +54,7 @@ export function resolveUnknowns(checked: CheckedHistory[], txns: CommittedTxn[],
     .flatMap((c) => c.history.ops)
     .filter((op) => op.status === 'ok' && op.zxid !== undefined && op.ret !== undefined)
     .map((op) => [op.zxid!, op.ret!] as const)
+    .concat(moreAcks)
     .sort((a, b) => a[0] - b[0]);
   const suffixMin: number[] = new Array(acked.length + 1).fill(Infinity);
   for (let i = acked.length - 1; i >= 0; i--) suffixMin[i] = Math.min(suffixMin[i + 1]!, acked[i]![1]);

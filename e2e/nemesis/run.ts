@@ -18,7 +18,9 @@ import { NemesisCluster } from './cluster.js';
 import { firstDifference, memberDigest, stateMachineDigest, type TreeDigest } from './digest.js';
 import { Nemesis, type FaultKind, type FaultRecord } from './nemesis.js';
 import { Random } from './random.js';
-import { logMismatches, replayMember, type ReplayedMember } from './replay.js';
+import { committedLog } from './archive.js';
+import { now } from './history.js';
+import { logMismatches, replayCommitted, replayMember, type CommittedHistory, type ReplayedMember } from './replay.js';
 import { resolveUnknowns, type Resolution } from './resolve.js';
 import { RunContext, sleep, type Finding, type Workload } from './workload.js';
 import { BankWorkload, INITIAL_BALANCE } from './workloads/bank.js';
@@ -119,7 +121,9 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     const healStarted = Date.now();
     await cluster.healAll(120_000);
     const client = await Conclave.connect({ endpoints: cluster.endpoints(), requestTimeoutMs: 30_000 });
-    await client.set('/nem', `healed ${Date.now()}`);
+    const healed = await client.set('/nem', `healed ${Date.now()}`);
+    // Acknowledged after everything before it in the log: bounds when any earlier write took effect.
+    const healAck = [healed.mzxid, now()] as const;
     const recoveryMs = Date.now() - healStarted;
     findings.push({ workload: 'run', check: 'after healing, a write commits within 30 s', ok: recoveryMs < 30_000, detail: `${recoveryMs} ms` });
     log(`healed; a write committed ${recoveryMs} ms after healing began`);
@@ -160,8 +164,18 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     await cluster.cluster.stop({ keepData: true });
     const replayed: ReplayedMember[] = [];
     for (const id of cluster.current) replayed.push(await replayMember(id, cluster.cluster.member(id).dataDir, commitIndex));
-    const mismatches = logMismatches(replayed);
-    findings.push({ workload: 'run', check: 'members\' logs agree entry by entry up to the commit index', ok: mismatches.length === 0, detail: mismatches.length === 0 ? `${replayed.length} logs` : mismatches.join('; ') });
+    // The whole committed log, from every segment every member (removed ones too) ever wrote.
+    cluster.archive.stop();
+    const whole = committedLog(cluster.archive, cluster.current, commitIndex);
+    const mismatches = [...logMismatches(replayed), ...whole.conflicts.map((c) => `archived logs differ at ${c}`)];
+    findings.push({
+      workload: 'run',
+      check: 'members\' logs agree entry by entry up to the commit index',
+      ok: mismatches.length === 0,
+      detail: mismatches.length === 0
+        ? `${replayed.length} current logs; the archived segments of ${cluster.archive.ids.length} members ${whole.complete ? `hold the whole committed log 1..${commitIndex}` : `miss index ${whole.firstMissing}`}`
+        : mismatches.join('; '),
+    });
     const replayProblems: string[] = [];
     for (const r of replayed) {
       const member = digests.get(r.id);
@@ -174,11 +188,15 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     }
     findings.push({ workload: 'run', check: 'each member\'s tree equals the state replayed from its own log', ok: replayProblems.length === 0, detail: replayProblems.length === 0 ? 'yes' : replayProblems.join('; ') });
 
-    const reference = [...replayed].sort((a, b) => a.coveredFrom - b.coveredFrom)[0]!;
+    // The reference for watches and unknown outcomes: the whole committed log when the archive holds
+    // it, else the member whose log reaches back furthest.
+    let reference: CommittedHistory = [...replayed].sort((a, b) => a.coveredFrom - b.coveredFrom)[0]!;
+    if (whole.complete) reference = replayCommitted(whole.entries);
+    else log(`the archive misses committed index ${whole.firstMissing}: checking against member logs from ${reference.coveredFrom}`);
     findings.push(...watches.checkAgainst(reference.changes, reference.coveredFrom));
 
     const checked = workloads.flatMap((w) => w.checked());
-    const resolution = resolveUnknowns(checked, reference.txns, reference.coveredFrom);
+    const resolution = resolveUnknowns(checked, reference.txns, reference.coveredFrom, [healAck]);
     log(`unknown outcomes resolved from the log: ${JSON.stringify(resolution)}`);
     for (const w of workloads) {
       const settled = w.resolveFromObservations?.() ?? 0;

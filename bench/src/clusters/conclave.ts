@@ -7,7 +7,7 @@ import path from 'node:path';
 import { freePort, SERVER_MAIN } from '@conclave/e2e/dist/harness/cluster.js';
 import { unaryStubs } from '@conclave/e2e/dist/harness/raw.js';
 import type { Cluster, MemoryReading } from './types.js';
-import { fetchText, metric, rssBytes, running, spawnLogged, stopProc, waitFor, type Proc } from './proc.js';
+import { fetchText, metric, rssBytes, running, spawnLogged, stopProc, waitFor, MemberProcesses, type Proc } from './proc.js';
 
 interface Ports {
   client: number;
@@ -15,14 +15,14 @@ interface Ports {
   metrics: number;
 }
 
-export class ConclaveCluster implements Cluster {
+export class ConclaveCluster extends MemberProcesses implements Cluster {
   readonly system = 'conclave' as const;
   readonly version: string;
-  private readonly procs = new Map<number, Proc>();
   private readonly ports = new Map<number, Ports>();
   private initialCluster = '';
 
   constructor(private readonly dir: string, private readonly nodeArgs: string[] = []) {
+    super();
     const pkg = JSON.parse(readFileSync(path.join(path.dirname(SERVER_MAIN), '../../../package.json'), 'utf8')) as { version: string };
     this.version = pkg.version;
   }
@@ -35,7 +35,7 @@ export class ConclaveCluster implements Cluster {
     return `127.0.0.1:${this.ports.get(id)!.client}`;
   }
 
-  private launch(id: number, join = false): Proc {
+  protected launch(id: number, join = false): Proc {
     const ports = this.ports.get(id)!;
     mkdirSync(this.dir, { recursive: true });
     const args = [
@@ -98,18 +98,6 @@ export class ConclaveCluster implements Cluster {
       },
       timeoutMs,
     );
-  }
-
-  async kill(id: number): Promise<void> {
-    await stopProc(this.procs.get(id), 'SIGKILL');
-  }
-
-  async restart(id: number): Promise<number> {
-    return this.launch(id).spawnedAt;
-  }
-
-  pid(id: number): number {
-    return this.procs.get(id)!.child.pid!;
   }
 
   async memory(id: number): Promise<MemoryReading> {

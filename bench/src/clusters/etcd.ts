@@ -5,7 +5,7 @@
 import { readFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Cluster, MemoryReading } from './types.js';
-import { assertPortFree, fetchText, logTail, metric, rssBytes, running, spawnLogged, stopProc, waitFor, type Proc } from './proc.js';
+import { assertPortFree, fetchText, logTail, metric, rssBytes, running, spawnLogged, stopProc, waitFor, MemberProcesses, type Proc } from './proc.js';
 
 const clientUrl = (id: number) => `http://127.0.0.1:${id}2379`;
 const peerUrl = (id: number) => `http://127.0.0.1:${id}2380`;
@@ -15,15 +15,16 @@ interface Status {
   leader: string;
 }
 
-export class EtcdCluster implements Cluster {
+export class EtcdCluster extends MemberProcesses implements Cluster {
   readonly system = 'etcd' as const;
   readonly version = '3.4.23';
-  private readonly procs = new Map<number, Proc>();
   private members = [1, 2, 3];
   private initialCluster = this.members.map((id) => `e${id}=${peerUrl(id)}`).join(',');
   private state: 'new' | 'existing' = 'new';
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    super();
+  }
 
   ids(): number[] {
     return [...this.members];
@@ -33,7 +34,7 @@ export class EtcdCluster implements Cluster {
     return `127.0.0.1:${id}2379`;
   }
 
-  private launch(id: number): Proc {
+  protected launch(id: number): Proc {
     const dataDir = path.join(this.dir, `member-${id}`);
     mkdirSync(this.dir, { recursive: true });
     const proc = spawnLogged(
@@ -83,18 +84,6 @@ export class EtcdCluster implements Cluster {
       },
       timeoutMs,
     );
-  }
-
-  async kill(id: number): Promise<void> {
-    await stopProc(this.procs.get(id), 'SIGKILL');
-  }
-
-  async restart(id: number): Promise<number> {
-    return this.launch(id).spawnedAt;
-  }
-
-  pid(id: number): number {
-    return this.procs.get(id)!.child.pid!;
   }
 
   async memory(id: number): Promise<MemoryReading> {

@@ -27,6 +27,28 @@ export function spawnLogged(command: string, args: string[], logFile: string, en
 
 export const running = (proc: Proc | undefined): proc is Proc => !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
 
+/** What the three cluster launchers share: one server process per member id, killed and restarted alike. */
+export abstract class MemberProcesses {
+  protected readonly procs = new Map<number, Proc>();
+
+  /** starts member `id`'s process on its data (records it in `procs`) */
+  protected abstract launch(id: number): Proc;
+
+  /** kill -9; resolves when the process is gone */
+  async kill(id: number): Promise<void> {
+    await stopProc(this.procs.get(id), 'SIGKILL');
+  }
+
+  /** starts a stopped member again on its data; returns the spawn time (performance.now()) */
+  async restart(id: number): Promise<number> {
+    return this.launch(id).spawnedAt;
+  }
+
+  pid(id: number): number {
+    return this.procs.get(id)!.child.pid!;
+  }
+}
+
 /** Sends `signal`, then SIGKILL after `graceMs`; resolves when the process is gone. */
 export async function stopProc(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
   if (!running(proc)) return;

@@ -6,17 +6,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Cluster, MemoryReading } from './types.js';
-import { assertPortFree, fourLetter, logTail, rssBytes, running, spawnLogged, stopProc, waitFor, type Proc } from './proc.js';
+import { assertPortFree, fourLetter, logTail, rssBytes, running, spawnLogged, stopProc, waitFor, MemberProcesses, type Proc } from './proc.js';
 
 const CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar';
 const clientPort = (id: number) => 2180 + id;
 
-export class ZooKeeperCluster implements Cluster {
+export class ZooKeeperCluster extends MemberProcesses implements Cluster {
   readonly system = 'zookeeper' as const;
   readonly version = '3.8.0';
-  private readonly procs = new Map<number, Proc>();
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    super();
+  }
 
   ids(): number[] {
     return [1, 2, 3];
@@ -54,7 +55,7 @@ export class ZooKeeperCluster implements Cluster {
     return cfg;
   }
 
-  private launch(id: number): Proc {
+  protected launch(id: number): Proc {
     const cfg = path.join(this.memberDir(id), 'zoo.cfg');
     const proc = spawnLogged('java', ['-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg], path.join(this.memberDir(id), 'member.log'));
     this.procs.set(id, proc);
@@ -90,18 +91,6 @@ export class ZooKeeperCluster implements Cluster {
       },
       timeoutMs,
     );
-  }
-
-  async kill(id: number): Promise<void> {
-    await stopProc(this.procs.get(id), 'SIGKILL');
-  }
-
-  async restart(id: number): Promise<number> {
-    return this.launch(id).spawnedAt;
-  }
-
-  pid(id: number): number {
-    return this.procs.get(id)!.child.pid!;
   }
 
   async memory(id: number): Promise<MemoryReading> {

@@ -55,6 +55,26 @@ export interface Participant {
 }
 
 /**
+ * The participants whose nodes are `names` under `dir`, in that order: each node's data is its
+ * participant id, its czxid the token. Nodes deleted meanwhile are left out.
+ */
+export async function readParticipants(client: Conclave, dir: string, names: string[]): Promise<Participant[]> {
+  const found = await Promise.all(
+    names.map(async (name) => {
+      const path = joinPath(dir, name);
+      try {
+        const { data, stat } = await retry(client, () => client.get(path));
+        return { id: data.toString(), token: stat.czxid, path };
+      } catch (error) {
+        if (error instanceof NoNodeError) return undefined;
+        throw error;
+      }
+    }),
+  );
+  return found.filter((p): p is Participant => p !== undefined);
+}
+
+/**
  * A lock on sequential nodes named `<nodeName><sequence>`, with a rule for who may hold it.
  * Reentrant per object: acquiring again while this object holds the lock counts up (and shares the
  * token); release() counts down and lets go at zero. Give concurrent tasks their own objects.
@@ -137,19 +157,7 @@ export class SequentialLock {
       if (error instanceof NoNodeError) return [];
       throw error;
     }
-    const found = await Promise.all(
-      this.contenders(children).map(async (name) => {
-        const path = joinPath(this.path, name);
-        try {
-          const { data, stat } = await retry(this.client, () => this.client.get(path));
-          return { id: data.toString(), token: stat.czxid, path };
-        } catch (error) {
-          if (error instanceof NoNodeError) return undefined;
-          throw error;
-        }
-      }),
-    );
-    return found.filter((p): p is Participant => p !== undefined);
+    return readParticipants(this.client, this.path, this.contenders(children));
   }
 
   private contenders(children: string[]): string[] {

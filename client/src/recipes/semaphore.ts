@@ -9,7 +9,7 @@
  *   const lease = await pool.acquire();
  *   try { await query({ fencingToken: lease.token }); } finally { await lease.release(); }
  */
-import { TimeoutError } from '@conclave/proto/errors';
+import { NoNodeError, TimeoutError } from '@conclave/proto/errors';
 import type { Conclave } from '../client.js';
 import type { Watcher } from '../types.js';
 import {
@@ -25,7 +25,7 @@ import {
   waitForWatch,
   type CreatedNode,
 } from './internal.js';
-import { defaultParticipantId, Mutex, type AcquireOptions, type LockOptions, type Participant } from './lock.js';
+import { defaultParticipantId, Mutex, readParticipants, type AcquireOptions, type LockOptions, type Participant } from './lock.js';
 
 export interface SemaphoreLease {
   /** fencing token: the czxid of the lease node */
@@ -65,15 +65,11 @@ export class Semaphore {
 
   /** The current lease holders, oldest first. */
   async holders(): Promise<Participant[]> {
-    const names = await this.leaseNames().catch(() => [] as string[]);
-    const found = await Promise.all(
-      names.map(async (name) => {
-        const path = joinPath(this.leasesPath, name);
-        const got = await retry(this.client, () => this.client.get(path)).catch(() => undefined);
-        return got && { id: got.data.toString(), token: got.stat.czxid, path };
-      }),
-    );
-    return found.filter((p): p is Participant => p !== undefined);
+    const names = await retry(this.client, () => this.leaseNames()).catch((error) => {
+      if (error instanceof NoNodeError) return [] as string[];
+      throw error;
+    });
+    return readParticipants(this.client, this.leasesPath, names);
   }
 
   private async leaseNames(watch?: Watcher): Promise<string[]> {
