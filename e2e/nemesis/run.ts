@@ -69,8 +69,8 @@ export interface NemesisReport {
 }
 
 export async function runNemesis(options: NemesisRunOptions): Promise<NemesisReport> {
-  const log = options.log ?? (() => undefined);
   const started = Date.now();
+  const log = (line: string) => options.log?.(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${line}`);
   const random = new Random(options.seed);
   const cluster = await NemesisCluster.start({
     members: options.members,
@@ -134,6 +134,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     for (const w of workloads) for (const h of w.checked()) h.history.close();
 
     // ---------------------------------------------------------------- the checks
+    log('checking the workloads\' invariants');
     for (const w of workloads) findings.push(...w.check());
 
     const regressions = ctx.probes.flatMap((p) => p.regressions);
@@ -146,6 +147,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
         : regressions.slice(0, 5).map((r) => `${r.label}: ${r.at} zxid ${r.zxid} (member ${r.member}) after ${r.previous} (member ${r.previousMember})`).join('; '),
     });
 
+    log('reading every member\'s tree');
     const { commitIndex, digests } = await agreedDigests(cluster, log);
     const distinct = new Set([...digests.values()].map((d) => d.digest));
     const [firstId, first] = [...digests][0]!;
@@ -161,6 +163,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     const fatal = cluster.current.filter((id) => /"level":60/.test(readFileSafe(cluster.cluster.member(id).logFile)));
     findings.push({ workload: 'run', check: 'no current member died on its own (no fatal log line)', ok: fatal.length === 0, detail: fatal.length === 0 ? 'none' : fatal.map((id) => `member ${id}: ${cluster.logTail(id, 5)}`).join('\n') });
 
+    log('replaying the logs');
     await cluster.cluster.stop({ keepData: true });
     const replayed: ReplayedMember[] = [];
     for (const id of cluster.current) replayed.push(await replayMember(id, cluster.cluster.member(id).dataDir, commitIndex));
@@ -193,6 +196,7 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     let reference: CommittedHistory = [...replayed].sort((a, b) => a.coveredFrom - b.coveredFrom)[0]!;
     if (whole.complete) reference = replayCommitted(whole.entries);
     else log(`the archive misses committed index ${whole.firstMissing}: checking against member logs from ${reference.coveredFrom}`);
+    log(`checking watches against ${reference.changes.length} committed changes`);
     findings.push(...watches.checkAgainst(reference.changes, reference.coveredFrom));
 
     const checked = workloads.flatMap((w) => w.checked());

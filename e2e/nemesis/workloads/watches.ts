@@ -269,14 +269,19 @@ export class WatchWorkload implements Workload {
       }
       const extra = got.filter((e) => !expectedKeys.has(key(e)));
       if (extra.length > 0) problems.unexpected.push(`${w.watcher} (session ${w.session}): ${extra.length} events for no committed change, e.g. ${key(extra[0]!)}`);
-      // atomic: the events of one zxid arrive together, all of them
+      // atomic: the events of one zxid arrive together, all of them (linear: a long run has
+      // hundreds of thousands of events per window)
+      const expectedPerZxid = new Map<number, number>();
+      for (const c of expected) expectedPerZxid.set(c.zxid, (expectedPerZxid.get(c.zxid) ?? 0) + 1);
+      const ended = new Set<number>();
       for (let i = 0; i < got.length; i++) {
         const z = got[i]!.zxid;
         let j = i;
         while (j < got.length && got[j]!.zxid === z) j++;
-        const later = got.slice(j).some((e) => e.zxid === z);
-        const all = expected.filter((c) => c.zxid === z).length;
-        if (later || (j - i < all && missing.length === 0)) {
+        const again = ended.has(z);
+        ended.add(z);
+        const all = expectedPerZxid.get(z) ?? 0;
+        if (again || (j - i < all && missing.length === 0)) {
           problems.atomic.push(`${w.watcher} (session ${w.session}): the events of zxid ${z} did not arrive together`);
           break;
         }
@@ -302,15 +307,27 @@ export class WatchWorkload implements Workload {
       if (!nodeChanges.has(c.path)) nodeChanges.set(c.path, []);
       nodeChanges.get(c.path)!.push(c);
     }
+    const dataChanged = new Set<string>(); // "path zxid" of every data change
+    const nodeDeletions = new Map<string, ReferenceChange[]>(); // path -> its deletions, in zxid order
+    for (const c of reference) {
+      if (c.type === 'NODE_DATA_CHANGED') dataChanged.add(`${c.path} ${c.zxid}`);
+      if (c.type !== 'NODE_DELETED') continue;
+      if (!nodeDeletions.has(c.path)) nodeDeletions.set(c.path, []);
+      nodeDeletions.get(c.path)!.push(c);
+    }
     for (const o of this.oneShots) {
       if (o.readMzxid < coveredFrom) continue;
-      const changes = (nodeChanges.get(o.path) ?? []).filter((c) => c.zxid > o.readMzxid);
-      const first = changes[0];
+      const changes = nodeChanges.get(o.path) ?? [];
+      const at = firstAbove(changes, o.readMzxid);
+      const first = changes[at];
+      // The first deletion after the watch was set, if any.
+      const deletions = nodeDeletions.get(o.path) ?? [];
+      const deletion = deletions[firstAbove(deletions, o.readMzxid)];
       const resumed = (e: { type: string; zxid: number }) =>
         first !== undefined &&
         (e.type === 'NODE_DATA_CHANGED'
-          ? first.type === 'NODE_DATA_CHANGED' && changes.some((c) => c.type === 'NODE_DATA_CHANGED' && c.zxid === e.zxid)
-          : e.type === 'NODE_DELETED' && changes.some((c) => c.type === 'NODE_DELETED' && c.zxid <= e.zxid));
+          ? first.type === 'NODE_DATA_CHANGED' && e.zxid > o.readMzxid && dataChanged.has(`${o.path} ${e.zxid}`)
+          : e.type === 'NODE_DELETED' && deletion !== undefined && deletion.zxid <= e.zxid);
       if (o.event && (!first || o.event.zxid !== first.zxid || o.event.type !== first.type) && !resumed(o.event)) {
         oneShot.push(`set at mzxid ${o.readMzxid}: got ${o.event.type}@${o.event.zxid}, first change is ${first ? `${first.type}@${first.zxid}` : 'none'}`);
       }
@@ -324,4 +341,16 @@ export class WatchWorkload implements Workload {
     const reconnects = this.windows.reduce((n, w) => n + w.reconnects, 0);
     return { windows: this.windows.length, events: this.windows.reduce((n, w) => n + w.events.length, 0), reconnects, resets: this.resets, oneShots: this.oneShots.length, dataChecks: this.dataChecks };
   }
+}
+
+/** The index of the first change above `zxid` in changes sorted by zxid (changes.length if none). */
+function firstAbove(changes: ReferenceChange[], zxid: number): number {
+  let lo = 0;
+  let hi = changes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (changes[mid]!.zxid <= zxid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
