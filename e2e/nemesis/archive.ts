@@ -8,10 +8,11 @@
  * the link sees everything the member writes to it; when the member deletes the segment, the link
  * keeps its last contents. The server is not touched.
  *
- * `committedLog` then rebuilds the committed log from all of them: each member's records in the
- * order it wrote them, an entry counted only where that member knew it committed (its persisted
- * commit index, or the cluster's commit index for the part of a current member's log that reaches
- * the end), and the members checked against each other wherever they overlap.
+ * `committedLog` then rebuilds the committed log from all of them: what the current members hold up
+ * to the commit index, extended backwards through any older log that shares an entry with it (Raft's
+ * Log Matching: equal index and term, equal log up to there), never trusting a member's own idea
+ * of what was committed (a member that installs a snapshot records the new commit index while its
+ * stale, never committed tail is still in its last segment: a nemesis run caught exactly that).
  */
 import { linkSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -76,95 +77,100 @@ export class LogArchive {
     return [...this.walDirs.keys()];
   }
 
-  /** One member's entries, in the order it wrote them, split where its log jumps (a snapshot installed). */
+  /** One member's log as it wrote it: the parts between the jumps where it installed a snapshot. */
   memberLog(id: number): MemberLog {
     const dir = path.join(this.root, String(id));
     const files = readdirSync(dir).sort();
-    const epochs: Epoch[] = [];
-    let epoch: Epoch = { entries: [], commit: 0 };
+    const epochs: Entry[][] = [];
+    let entries: Entry[] = [];
     for (const name of files) {
       const file = path.join(dir, name);
       // Every archived segment may end in a torn or zero-filled tail (the member was killed, or the
       // segment was preallocated): read each as the last one.
       const { records } = scanSegment(readFileSync(file), file, true);
       for (const r of records) {
-        if (r.kind === 'hardState') {
-          epoch.commit = Math.max(epoch.commit, r.hardState.commit);
-        } else if (r.kind === 'entry') {
-          const entries = epoch.entries;
-          const next = (entries.at(-1)?.index ?? r.entry.index - 1) + 1;
-          if (r.entry.index > next) {
-            epochs.push(epoch);
-            epoch = { entries: [r.entry], commit: 0 };
-          } else {
-            // A rewrite of an index replaces it and what follows (a follower's conflicting tail).
-            const first = entries[0]?.index ?? r.entry.index;
-            if (r.entry.index < first) entries.length = 0;
-            else entries.length = r.entry.index - first;
-            entries.push(r.entry);
-          }
+        if (r.kind !== 'entry') continue;
+        const next = (entries.at(-1)?.index ?? r.entry.index - 1) + 1;
+        if (r.entry.index > next) {
+          epochs.push(entries);
+          entries = [r.entry];
+        } else {
+          // A rewrite of an index replaces it and what follows (a follower's conflicting tail).
+          const first = entries[0]?.index ?? r.entry.index;
+          entries.length = Math.max(0, r.entry.index - first);
+          entries.push(r.entry);
         }
       }
     }
-    epochs.push(epoch);
-    return { id, epochs: epochs.filter((e) => e.entries.length > 0) };
+    epochs.push(entries);
+    return { id, epochs: epochs.filter((e) => e.length > 0) };
   }
-}
-
-interface Epoch {
-  /** contiguous */
-  entries: Entry[];
-  /** the highest commit index the member persisted while writing this part */
-  commit: number;
 }
 
 export interface MemberLog {
   id: number;
-  epochs: Epoch[];
+  /** contiguous runs of entries, each as the member's log was when the next run began */
+  epochs: Entry[][];
 }
 
 export interface CommittedLog {
   /** entries 1..n, contiguous, when complete */
   entries: Entry[];
-  /** the first index no member's archive shows committed (commitIndex + 1 when complete) */
   complete: boolean;
+  /** the highest index below the part of the log that could be rebuilt (undefined when complete) */
   firstMissing: number | undefined;
-  /** entries two members hold at one committed index but differ in */
+  /** entries that agree in index and term with the committed log but not in content (Raft forbids it) */
   conflicts: string[];
 }
 
 /**
- * The committed log 1..commitIndex from every member's archive. `current` are the members that had
- * applied `commitIndex` when the run ended: the last part of their log counts up to it.
+ * The committed log 1..commitIndex from every member's archive. Trusted from the start: what the
+ * `current` members (which had all applied `commitIndex` when the run ended) hold up to it. Then,
+ * by Raft's Log Matching property (two logs with an entry of the same index and term are identical
+ * up to it), any part of any member's log that shares an entry with the trusted log is trusted up
+ * to that entry, which extends the trusted log backwards; repeated until nothing more is learnt.
+ * Entries past the shared one (a stale, never committed tail) are ignored.
  */
 export function committedLog(archive: LogArchive, current: number[], commitIndex: number): CommittedLog {
-  const byIndex = new Map<number, { entry: Entry; from: number }>();
+  const trusted = new Map<number, Entry>();
   const conflicts: string[] = [];
-  for (const id of archive.ids) {
-    const { epochs } = archive.memberLog(id);
-    epochs.forEach((epoch, i) => {
-      const last = i === epochs.length - 1;
-      const bound = Math.min(commitIndex, last && current.includes(id) ? commitIndex : epoch.commit);
-      for (const entry of epoch.entries) {
-        if (entry.index > bound) break;
-        const known = byIndex.get(entry.index);
-        if (known === undefined) {
-          byIndex.set(entry.index, { entry, from: id });
-        } else if (known.entry.term !== entry.term || known.entry.type !== entry.type || Buffer.compare(known.entry.data, entry.data) !== 0) {
-          if (conflicts.length < 10) conflicts.push(`index ${entry.index}: member ${known.from} has term ${known.entry.term}, member ${id} term ${entry.term}`);
-        }
+  const logs = archive.ids.map((id) => archive.memberLog(id));
+  const sameEntry = (a: Entry, b: Entry) => a.term === b.term && a.type === b.type && Buffer.compare(a.data, b.data) === 0;
+  const trust = (entries: Entry[], upTo: number, from: number) => {
+    for (const e of entries) {
+      if (e.index > upTo) break;
+      const known = trusted.get(e.index);
+      if (known === undefined) trusted.set(e.index, e);
+      else if (!sameEntry(known, e) && conflicts.length < 10) conflicts.push(`index ${e.index}: term ${known.term} and member ${from}'s term ${e.term}`);
+    }
+  };
+  for (const { id, epochs } of logs) if (current.includes(id) && epochs.length > 0) trust(epochs.at(-1)!, commitIndex, id);
+  const pending = logs.flatMap(({ id, epochs }) => epochs.map((entries) => ({ id, entries })));
+  for (let learnt = true; learnt; ) {
+    learnt = false;
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const { id, entries } = pending[i]!;
+      // The highest entry this part shares with the trusted log.
+      let shared: number | undefined;
+      for (let k = entries.length - 1; k >= 0 && shared === undefined; k--) {
+        const known = trusted.get(entries[k]!.index);
+        if (known !== undefined && known.term === entries[k]!.term) shared = entries[k]!.index;
       }
-    });
+      if (shared === undefined) continue;
+      const before = trusted.size;
+      trust(entries, shared, id);
+      pending.splice(i, 1);
+      if (trusted.size > before) learnt = true;
+    }
   }
   const entries: Entry[] = [];
   let firstMissing: number | undefined;
-  for (let index = 1; index <= commitIndex; index++) {
-    const e = byIndex.get(index);
-    if (e === undefined) {
+  for (let index = commitIndex; index >= 1; index--) {
+    if (!trusted.has(index)) {
       firstMissing = index;
       break;
     }
-    entries.push(e.entry);
   }
+  if (firstMissing === undefined) for (let index = 1; index <= commitIndex; index++) entries.push(trusted.get(index)!);
   return { entries, complete: firstMissing === undefined, firstMissing, conflicts };
 }

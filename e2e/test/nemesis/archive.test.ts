@@ -46,50 +46,57 @@ describe('WAL archive', () => {
     assert.equal(Buffer.from(log.entries[41]!.data).toString(), 'e42');
   });
 
-  it('counts a removed member\'s entries only up to its persisted commit index; a rewritten tail is replaced', async () => {
+  it('trusts an older log only up to the last entry it shares with the committed log', async () => {
     const archive = new LogArchive(path.join(dir, 'archive'));
+    // A removed member: entries 1..20 of term 1, of which 13..20 never committed; the leader of term
+    // 2 replaced 16..18; then it fell behind, installed a snapshot at 25 (recording commit 25 while
+    // its stale tail was still on disk), and went on from 26.
     const removed = await member(1);
     archive.add(1, removed.dataDir);
     await removed.wal.append(range(1, 20, 1), { term: 1, vote: 1, commit: 12 });
-    // entries 13..20 of term 1 were never committed: the leader of term 2 replaced 16..20 on this member
     await removed.wal.append(range(16, 18, 2, 'x'), { term: 2, vote: 2, commit: 15 });
+    await removed.wal.saveSnapshotMarker({ index: 25, term: 4, conf: { voters: [1, 2], learners: [] } });
+    await removed.wal.append([], { term: 4, vote: 2, commit: 25 });
+    await removed.wal.append(range(26, 27, 4), { term: 4, vote: 2, commit: 27 });
     await removed.wal.close();
     archive.sweep();
+    // The member that stays: joined by a snapshot at 10; in its log 16..18 are term 3, 19..30 term 4.
     const current = await member(2);
     archive.add(2, current.dataDir);
-    // a member that joined later: its log starts after a snapshot at 10, and holds a different 19..22
     await current.wal.saveSnapshotMarker({ index: 10, term: 1, conf: { voters: [1, 2], learners: [] } });
-    await current.wal.append([...range(11, 18, 1), ...range(19, 22, 3, 'y')].map((e) => (e.index >= 16 && e.index <= 18 ? entry(e.index, 2, `e${e.index}x`) : e)));
+    await current.wal.append([...range(11, 15, 1), ...range(16, 18, 3, 'y'), ...range(19, 30, 4)]);
     await current.wal.close();
     archive.stop();
 
-    const log = committedLog(archive, [2], 22);
+    const log = committedLog(archive, [2], 30);
     assert.deepEqual(log.conflicts, []);
     assert.equal(log.complete, true, `missing ${log.firstMissing}`);
-    assert.deepEqual(log.entries.map((e) => `${e.index}:${e.term}`).slice(14, 22), ['15:1', '16:2', '17:2', '18:2', '19:3', '20:3', '21:3', '22:3']);
+    assert.deepEqual(log.entries.map((e) => `${e.index}:${e.term}`).slice(13, 20), ['14:1', '15:1', '16:3', '17:3', '18:3', '19:4', '20:4']);
+    assert.equal(Buffer.from(log.entries[16]!.data).toString(), 'e17y');
   });
 
-  it('finds a hole where no member kept the committed entries, and a conflict between members', async () => {
+  it("finds a hole no member's log covers, and an entry that differs under the same index and term", async () => {
     const archive = new LogArchive(path.join(dir, 'archive'));
     const a = await member(1);
     archive.add(1, a.dataDir);
-    await a.wal.append(range(1, 5, 1), { term: 1, vote: 1, commit: 5 });
+    await a.wal.append(range(1, 5, 1));
     await a.wal.close();
     const b = await member(2);
     archive.add(2, b.dataDir);
     await b.wal.saveSnapshotMarker({ index: 7, term: 1, conf: { voters: [1, 2], learners: [] } });
-    await b.wal.append(range(8, 9, 1), { term: 1, vote: 1, commit: 9 });
+    await b.wal.append(range(8, 9, 1));
     await b.wal.close();
     archive.stop();
     const hole = committedLog(archive, [2], 9);
     assert.equal(hole.complete, false);
-    assert.equal(hole.firstMissing, 6);
+    assert.equal(hole.firstMissing, 7);
 
     const c = await member(3);
     archive.add(3, c.dataDir);
-    await c.wal.append([...range(1, 4, 1), entry(5, 1, 'different')], { term: 1, vote: 1, commit: 5 });
+    await c.wal.append([...range(1, 7, 1), entry(8, 1, 'different')]);
     await c.wal.close();
     archive.stop();
-    assert.match(committedLog(archive, [2], 9).conflicts.join(), /index 5: member 1 has term 1, member 3 term 1/);
+    const bridged = committedLog(archive, [2], 9);
+    assert.match(bridged.conflicts.join(), /index 8: term 1 and member 3's term 1/);
   });
 });
