@@ -19,7 +19,7 @@ import type { SessionDown__Output as SessionDown } from '@conclave/proto/gen/con
 import type { SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectResponse__Output as ConnectResponse } from '@conclave/proto/gen/conclave/v1/ConnectResponse.js';
-import { CHANNEL_OPTIONS, transportDetails } from './grpc.js';
+import { CHANNEL_OPTIONS, grpcTarget, transportDetails } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
 
@@ -174,7 +174,7 @@ export class Session extends EventEmitter {
     let stub = this.stubs.get(endpoint);
     if (stub === undefined) {
       const Conclave = loadPublicApi().conclave.v1.Conclave;
-      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      stub = new Conclave(grpcTarget(endpoint), grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.set(endpoint, stub);
     }
     return stub;

@@ -1,6 +1,7 @@
 /** Connect strings. */
 import assert from 'node:assert/strict';
 import { DEFAULT_ENDPOINTS, parseEndpoints } from '../src/endpoints.js';
+import { grpcTarget } from '../src/grpc.js';
 
 describe('endpoints', () => {
   it('splits host:port lists, trimming blanks and a conclave:// prefix', () => {
@@ -18,5 +19,13 @@ describe('endpoints', () => {
       assert.throws(() => parseEndpoints(bad), TypeError, bad);
     }
     assert.throws(() => parseEndpoints('good:1,bad'), /bad endpoint "bad"/);
+  });
+
+  it('gives grpc-js IP literals as ip targets (no DNS resolver per channel), names as they are', () => {
+    assert.equal(grpcTarget('127.0.0.1:2281'), 'ipv4:127.0.0.1:2281');
+    assert.equal(grpcTarget('[::1]:2281'), 'ipv6:[::1]:2281');
+    assert.equal(grpcTarget('db-3.internal:2281'), 'db-3.internal:2281');
+    assert.equal(grpcTarget('localhost:1'), 'localhost:1');
+    assert.equal(grpcTarget('[db]:1'), '[db]:1');
   });
 });
