@@ -98,9 +98,10 @@ export class Channels {
     if (stubs === undefined) {
       const api = loadPublicApi().conclave.v1;
       const credentials = grpc.credentials.createInsecure();
-      const leases = new api.Leases(grpcTarget(endpoint), credentials, CHANNEL_OPTIONS);
+      const target = grpcTarget(endpoint);
+      const leases = new api.Leases(target, credentials, CHANNEL_OPTIONS);
       // One channel per endpoint: the second stub shares the first's.
-      const cluster = new api.Cluster(grpcTarget(endpoint), credentials, { ...CHANNEL_OPTIONS, channelOverride: leases.getChannel() });
+      const cluster = new api.Cluster(target, credentials, { ...CHANNEL_OPTIONS, channelOverride: leases.getChannel() });
       stubs = { leases, cluster };
       this.stubs.set(endpoint, stubs);
     }

@@ -34,17 +34,21 @@ export interface CommittedTxn {
   created?: string;
 }
 
-export interface ReplayedMember {
-  id: number;
-  /** changes after `coveredFrom`, in log order */
+/** What the checks compare against: the committed changes and client writes, in log order. */
+export interface CommittedHistory {
+  /** changes after `coveredFrom` */
   changes: ReferenceChange[];
+  /** client writes after `coveredFrom` */
+  txns: CommittedTxn[];
   /** the snapshot the replay started from (0: the log goes back to the start) */
   coveredFrom: number;
+}
+
+export interface ReplayedMember extends CommittedHistory {
+  id: number;
   lastIndex: number;
   /** index -> "term:sha256 of type and data" */
   entries: Map<number, string>;
-  /** client writes after `coveredFrom`, in log order */
-  txns: CommittedTxn[];
   fsm: StateMachine;
 }
 
@@ -80,14 +84,6 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
-}
-
-/** The committed history: the whole committed log (from index 1) replayed from the empty state. */
-export interface CommittedHistory {
-  changes: ReferenceChange[];
-  txns: CommittedTxn[];
-  /** 0: from the start (replayed members may start from a snapshot) */
-  coveredFrom: number;
 }
 
 /** Replays the committed log 1..n (LogArchive's committedLog) from the empty state. */

@@ -301,19 +301,19 @@ export class WatchWorkload implements Workload {
     // setWatches does (semantics.md, "resumable"): the node's latest data change then, or its
     // deletion at the member's applied zxid. Either way a change of that kind came first.
     const oneShot: string[] = [];
-    const nodeChanges = new Map<string, ReferenceChange[]>(); // path -> its data changes and deletions, in zxid order
-    for (const c of reference) {
-      if (c.type !== 'NODE_DATA_CHANGED' && c.type !== 'NODE_DELETED') continue;
-      if (!nodeChanges.has(c.path)) nodeChanges.set(c.path, []);
-      nodeChanges.get(c.path)!.push(c);
-    }
+    // Per path, in zxid order: its data changes and deletions, and its deletions alone.
+    const nodeChanges = new Map<string, ReferenceChange[]>();
+    const nodeDeletions = new Map<string, ReferenceChange[]>();
     const dataChanged = new Set<string>(); // "path zxid" of every data change
-    const nodeDeletions = new Map<string, ReferenceChange[]>(); // path -> its deletions, in zxid order
+    const append = (map: Map<string, ReferenceChange[]>, c: ReferenceChange) => {
+      if (!map.has(c.path)) map.set(c.path, []);
+      map.get(c.path)!.push(c);
+    };
     for (const c of reference) {
       if (c.type === 'NODE_DATA_CHANGED') dataChanged.add(`${c.path} ${c.zxid}`);
-      if (c.type !== 'NODE_DELETED') continue;
-      if (!nodeDeletions.has(c.path)) nodeDeletions.set(c.path, []);
-      nodeDeletions.get(c.path)!.push(c);
+      else if (c.type === 'NODE_DELETED') append(nodeDeletions, c);
+      else continue;
+      append(nodeChanges, c);
     }
     for (const o of this.oneShots) {
       if (o.readMzxid < coveredFrom) continue;
