@@ -16,7 +16,7 @@ const seconds = Number(values.seconds);
 const ENTRY_BYTES = 150;
 const SEGMENT_BYTES = 64 * 1024 * 1024;
 
-/** nodeFs, counting fdatasync calls on segment files. */
+/** nodeFs, counting syncs on segment files: fdatasync calls and O_DSYNC writes. */
 function countingFs() {
   const counts = { datasyncs: 0 };
   const fs = {
@@ -24,8 +24,13 @@ function countingFs() {
     async open(path, flags) {
       const file = await nodeFs.open(path, flags);
       return {
+        durableWrites: file.durableWrites,
         read: (...args) => file.read(...args),
-        writev: (...args) => file.writev(...args),
+        async writev(...args) {
+          const written = await file.writev(...args);
+          if (file.durableWrites) counts.datasyncs++;
+          return written;
+        },
         truncate: (length) => file.truncate(length),
         size: () => file.size(),
         close: () => file.close(),

@@ -1,12 +1,12 @@
 /**
  * The write-ahead log: segmented files of checksummed records, appended with group commit (one
- * writev + one fdatasync per batch of concurrent calls). See README.md for formats and recovery.
+ * O_DSYNC writev per batch of concurrent calls). See README.md for formats and recovery.
  */
 import { join } from 'node:path';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import { checkHardState } from './codec.js';
 import { StorageIoError, WalClosedError, WalCorruptionError, storageFailure } from './errors.js';
-import { ensureDir, nodeFs, readWhole, writeFully, type StorageFile, type StorageFs } from './fs.js';
+import { ensureDir, nodeFs, readWhole, syncWrites, writeFully, type StorageFile, type StorageFs } from './fs.js';
 import {
   LogReplay,
   afterAppend,
@@ -125,7 +125,7 @@ export class Wal implements LogStore {
       const current = segments.at(-1)!;
       let file: StorageFile | undefined;
       try {
-        file = await fs.open(current.path, 'r+');
+        file = await fs.open(current.path, 'r+d');
         if (tail.end < tail.size) {
           await file.truncate(tail.end);
           await file.datasync();
@@ -247,7 +247,7 @@ export class Wal implements LogStore {
       if (bytes > 0) {
         if (this.offset > this.segmentStart && this.offset + bytes > this.segmentBytes) await this.rotate();
         await writeFully(this.file, buffers, this.offset);
-        await this.file.datasync();
+        await syncWrites(this.file);
         this.offset += bytes;
         for (const pending of batch) this.markDurable(pending);
       }
@@ -415,13 +415,13 @@ async function replaySegments(
 }
 
 async function zeroFill(fs: StorageFs, path: string, bytes: number): Promise<StorageFile> {
-  const file = await fs.open(path, 'w+');
+  const file = await fs.open(path, 'w+d');
   try {
     const zeros = Buffer.alloc(Math.min(ZERO_FILL_CHUNK, bytes));
     for (let at = 0; at < bytes; at += zeros.length) {
       await writeFully(file, [zeros.subarray(0, Math.min(zeros.length, bytes - at))], at);
     }
-    await file.datasync();
+    await syncWrites(file);
     return file;
   } catch (error) {
     await file.close().catch(() => undefined);
@@ -451,10 +451,10 @@ async function createSegment(
   const path = join(dir, segmentName(seq, firstIndex));
   let file: StorageFile | undefined = usable?.file;
   try {
-    file ??= await fs.open(tempPath, 'w+');
+    file ??= await fs.open(tempPath, 'w+d');
     const buffer = frameRecords([segmentHeaderRecord(seq, firstIndex), ...initial]);
     await writeFully(file, [buffer], 0);
-    await file.datasync();
+    await syncWrites(file);
     await fs.rename(tempPath, path);
     return { segment: { seq, firstIndex, path, maxIndex: 0 }, file, size: buffer.length };
   } catch (error) {

@@ -56,9 +56,17 @@ function errnoError(code: string, op: string, path: string): NodeJS.ErrnoExcepti
   return Object.assign(new Error(`${code}: injected failure, ${op} '${path}'`), { code });
 }
 
-/** Wraps the real file system: counts calls, injects errno failures, and can hold fdatasync. */
+/**
+ * Wraps the real file system: counts calls, injects errno failures, and can hold fdatasync. A write
+ * to a file opened with O_DSYNC (r+d, w+d) counts as a writev and a datasync, and its sync part
+ * waits at the gate and fails with 'datasync' faults after the bytes reached the file, as a real
+ * O_DSYNC write whose flush fails would.
+ */
 export class FaultyFs implements StorageFs {
+  /** syncs of file data: datasync() calls and O_DSYNC writes */
   datasyncs = 0;
+  /** datasync() calls alone */
+  datasyncCalls = 0;
   writevs = 0;
   readonly syncedDirs: string[] = [];
   /** while set, every datasync waits for it before syncing */
@@ -140,6 +148,10 @@ class FaultyFile implements StorageFile {
     private readonly inner: StorageFile,
   ) {}
 
+  get durableWrites(): boolean {
+    return this.inner.durableWrites;
+  }
+
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const fault = this.fs.check('read', this.path);
     if (fault) return Promise.reject(errnoError(fault.code, 'read', this.path));
@@ -153,12 +165,18 @@ class FaultyFile implements StorageFile {
       if (fault.partialBytes) await this.inner.writev([Buffer.concat(buffers).subarray(0, fault.partialBytes)], position);
       throw errnoError(fault.code, 'writev', this.path);
     }
-    return this.inner.writev(buffers, position);
+    const written = await this.inner.writev(buffers, position);
+    if (this.inner.durableWrites) {
+      await this.fs.beforeDatasync(this.path);
+      this.fs.datasyncs++;
+    }
+    return written;
   }
 
   async datasync(): Promise<void> {
     await this.fs.beforeDatasync(this.path);
     this.fs.datasyncs++;
+    this.fs.datasyncCalls++;
     return this.inner.datasync();
   }
 
