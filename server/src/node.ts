@@ -522,6 +522,11 @@ export class ConclaveNode implements PeerHandlers {
     this.onMessages(from, [message]);
   }
 
+  onDisconnected(from: number): void {
+    this.raft.reportDisconnected(from);
+    this.scheduleReady();
+  }
+
   onRefused(peer: number, refusal: Refusal, message: string): void {
     if (refusal === 'MEMBER_REMOVED' || refusal === 'CLUSTER_MISMATCH') {
       this.die(new Error(`refused by member ${peer}: ${message}`));

@@ -106,6 +106,8 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /** this follower lost its connection from the leader: not in its lease any more (leaderDisconnected) */
+  private leaderSuspect = false;
   private readonly electionTimeout: number;
   private readonly heartbeatTimeout: number;
   private readonly checkQuorum: boolean;
@@ -188,6 +190,7 @@ export class Raft {
       this.vote = NONE;
     }
     this.lead = NONE;
+    this.leaderSuspect = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
@@ -255,6 +258,8 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // An early campaign (leaderDisconnected) happens once; a failed one retries at the usual pace.
+      if (this.leaderSuspect) this.resetRandomizedElectionTimeout();
       this.hup();
     }
   }
@@ -285,6 +290,23 @@ export class Raft {
       return;
     }
     for (const [id, pr] of this.tracker.progress) if (id !== this.id) pr.recentActive = false;
+  }
+
+  /**
+   * The transport saw the connection from `id` close. If `id` is this follower's leader (a process
+   * that dies has its connections closed by the kernel at once), the follower stops counting on
+   * it: it leaves the leader's lease, so it grants the pre-votes of the others that saw the same
+   * (it still names the leader, and forwards to it, until a campaign succeeds), and campaigns after 1 to electionTimeout/2 random ticks instead of a whole randomized election
+   * timeout. Safety never rests on this: a connection that broke while the leader lives costs
+   * nothing, since the members still in its lease ignore the pre-vote (no term changes) and its
+   * next heartbeat makes it this member's leader again.
+   */
+  leaderDisconnected(id: MemberId): void {
+    if (this.role !== Role.Follower || this.lead === NONE || this.lead !== id || this.leaderSuspect) return;
+    this.info(`lost the connection from leader ${id}: campaigning early unless it comes back`);
+    this.leaderSuspect = true;
+    const jitter = 1 + Math.floor(this.random() * Math.max(1, Math.floor(this.electionTimeout / 2)));
+    this.randomizedElectionTimeout = Math.min(this.randomizedElectionTimeout, this.electionElapsed + jitter);
   }
 
   // ------------------------------------------------------------------ elections
@@ -397,7 +419,7 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = m.context !== undefined && m.context.length === 1 && m.context[0] === CAMPAIGN_TRANSFER[0];
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        const inLease = this.checkQuorum && this.lead !== NONE && !this.leaderSuspect && this.electionElapsed < this.electionTimeout;
         // Within the lease of a live leader, an election is a disruption (a member rejoining
         // from a partition, or a removed one): ignore it, without even taking its term.
         if (!force && inLease) return;
@@ -440,6 +462,15 @@ export class Raft {
     }
   }
 
+  private heardFromLeader(from: MemberId): void {
+    this.electionElapsed = 0;
+    this.lead = from;
+    if (this.leaderSuspect) {
+      this.leaderSuspect = false;
+      this.resetRandomizedElectionTimeout();
+    }
+  }
+
   private stepFollower(m: Message): void {
     switch (m.type) {
       case MessageType.Prop:
@@ -448,18 +479,15 @@ export class Raft {
         this.send({ ...m, to: this.lead });
         return;
       case MessageType.App:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppendEntries(m);
         return;
       case MessageType.Heartbeat:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case MessageType.Snap:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshot(m);
         return;
       case MessageType.TransferLeader:

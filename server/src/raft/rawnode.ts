@@ -333,6 +333,11 @@ export class RawNode {
     this.raft.step(this.localMessage(MessageType.Unreachable, id));
   }
 
+  /** The connection from `id` closed: a follower whose leader it was campaigns early (Raft.leaderDisconnected). */
+  reportDisconnected(id: MemberId): void {
+    this.raft.leaderDisconnected(id);
+  }
+
   /** The snapshot sent to `id` (a MsgSnap of an earlier Ready) was delivered (ok) or failed. */
   reportSnapshot(id: MemberId, ok: boolean): void {
     const m = this.localMessage(MessageType.SnapStatus, id);

@@ -275,7 +275,16 @@ export class PeerTransport implements Transport {
   // ------------------------------------------------------------------ inbound
 
   private serveStream(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>): void {
+    // Whoever sends on this stream; told to the node when the stream closes, however it closes.
+    let from = 0;
+    let closed = false;
+    const disconnected = () => {
+      if (closed) return;
+      closed = true;
+      if (from !== 0 && !this.stopped) this.handlers?.onDisconnected(from);
+    };
     call.on('data', (batch: PeerBatch__Output) => {
+      from ||= batch.from;
       try {
         this.receive(call, batch);
       } catch (error) {
@@ -283,8 +292,13 @@ export class PeerTransport implements Transport {
         this.options.logger.error({ err: error, peer: batch.from }, 'failed to handle a peer batch');
       }
     });
-    call.on('end', () => call.end());
-    call.on('error', () => undefined);
+    call.on('end', () => {
+      call.end();
+      disconnected();
+    });
+    call.on('error', disconnected);
+    call.on('cancelled', disconnected);
+    call.on('close', disconnected);
   }
 
   private receive(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>, batch: PeerBatch__Output): void {

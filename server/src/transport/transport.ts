@@ -30,6 +30,11 @@ export interface PeerHandlers {
   onRejections(from: number, rejections: ForwardRejection[]): void;
   /** A snapshot file arriving from the leader; resolves once it is stored and stepped into Raft. */
   onSnapshot(from: number, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /**
+   * The stream `from` sends on closed (its process died, it dropped the connection, or it is
+   * reconnecting); it reopens one before sending again.
+   */
+  onDisconnected(from: number): void;
   /** A peer refused us (we were removed, or belong to another cluster). */
   onRefused(peer: number, refusal: Refusal, message: string): void;
 }

@@ -149,6 +149,63 @@ describe('raft interactions', () => {
       assert.equal(c.queue.length, 0);
     });
 
+    it('followers that lose the connection from their dead leader elect another within half an election timeout', () => {
+      // Without the report, no follower campaigns before a whole election timeout (10 ticks).
+      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+        const c = elected([1, 2, 3], { seed });
+        c.isolate(1);
+        c.node(2).reportDisconnected(1);
+        c.node(3).reportDisconnected(1);
+        let ticks = 0;
+        while (c.leader()?.id === 1 || c.leader() === undefined) {
+          assert.ok(ticks < 6, `seed ${seed}: no new leader after ${ticks} ticks`);
+          // Messages take far less than a tick: each member's tick is followed by delivery.
+          c.tick(2);
+          c.stabilize();
+          c.tick(3);
+          c.stabilize();
+          ticks++;
+        }
+        const leader = c.leader()!;
+        assert.ok(leader.id === 2 || leader.id === 3);
+        assert.equal(leader.status().term, 2);
+      }
+    });
+
+    it('a follower that loses the connection from a live leader disturbs nobody and follows it again', () => {
+      const c = elected();
+      c.cutOneWay(1, 2); // the leader's stream to 2 broke: 2 hears nothing from it
+      c.node(2).reportDisconnected(1);
+      c.run(5);
+      assert.ok(c.delivered.some((m) => m.type === MessageType.PreVote && m.from === 2), 'it campaigned early');
+      for (const id of [1, 2, 3]) assert.equal(c.member(id).status().term, 1, `term of ${id}`);
+      assert.equal(c.member(1).status().role, Role.Leader);
+      c.heal();
+      c.run(3);
+      assert.equal(c.member(2).status().role, Role.Follower);
+      assert.equal(c.member(2).status().leader, 1);
+      // Heard from its leader again, it is back on the usual timeout: a short silence is no reason to campaign.
+      c.cutOneWay(1, 2);
+      const before = c.delivered.length;
+      c.run(9);
+      assert.ok(!c.delivered.slice(before).some((m) => m.type === MessageType.PreVote), 'campaigned before an election timeout');
+      c.propose(1, 'after');
+      c.heal();
+      c.run(3);
+      assert.deepEqual(c.member(2).state, ['after']);
+    });
+
+    it('a lost connection from a member that is not the leader changes nothing', () => {
+      const c = elected();
+      c.cutOneWay(1, 2);
+      c.node(2).reportDisconnected(3);
+      c.node(1).reportDisconnected(2);
+      const before = c.delivered.length;
+      c.run(9);
+      assert.ok(!c.delivered.slice(before).some((m) => m.type === MessageType.PreVote), 'campaigned before an election timeout');
+      assert.equal(c.member(1).status().role, Role.Leader);
+    });
+
     it('a leader that loses its quorum steps down within two election timeouts', () => {
       const c = elected();
       c.isolate(1);
