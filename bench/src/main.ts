@@ -32,7 +32,9 @@ const option = (name: string) => {
 };
 const short = flag('short') || process.env.BENCH_SHORT === '1';
 const systems = (option('systems') ?? 'conclave,zookeeper,etcd').split(',') as SystemName[];
-const profile = !flag('no-profile') && systems.includes('conclave');
+/** --only failover,latency: run just the workloads whose keys start with one of these (a focused A/B) */
+const only = option('only')?.split(',').filter(Boolean);
+const profile = !flag('no-profile') && !only && systems.includes('conclave');
 const config = makeConfig(short);
 const started = new Date();
 const log = (line: string) => process.stdout.write(`[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
@@ -76,6 +78,7 @@ async function benchSystem(system: SystemName): Promise<SystemResults> {
   const out: SystemResults = { system, version: cluster.version, loadAverageBefore: loadAverage(), workloads: {}, startedAt: new Date().toISOString() };
   const w = await Workloads.create(cluster, config, log);
   const step = async (key: string, fn: () => Promise<WorkloadResult>) => {
+    if (only && !only.some((prefix) => key.startsWith(prefix))) return;
     const t0 = Date.now();
     try {
       const r = await fn();
@@ -124,7 +127,8 @@ async function benchSystem(system: SystemName): Promise<SystemResults> {
 }
 
 async function main(): Promise<void> {
-  const command = `npm run bench${short ? ' -- --short' : ''}${option('systems') ? ` -- --systems ${option('systems')}` : ''}`;
+  const extra = [short ? '--short' : '', option('systems') ? `--systems ${option('systems')}` : '', only ? `--only ${only.join(',')}` : ''].filter(Boolean);
+  const command = `npm run bench${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
   log(`Conclave benchmark (${short ? 'short' : 'full'}): ${systems.join(', ')}`);
   ensureAnchors(log, !short);
   const results: BenchResults = {
@@ -157,7 +161,13 @@ async function main(): Promise<void> {
   const dir = path.join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(results, null, 1) + '\n';
-  writeFileSync(path.join(dir, `${stamp}${short ? '-short' : ''}.json`), json);
+  writeFileSync(path.join(dir, `${stamp}${short ? '-short' : ''}${only ? '-only' : ''}.json`), json);
+  if (only) {
+    // A partial run: the latest results and the report stay those of the last whole run.
+    printTable(results);
+    log(`done: bench/results/${stamp}${short ? '-short' : ''}-only.json written`);
+    process.exit(0);
+  }
   writeFileSync(path.join(dir, short ? 'latest-short.json' : 'latest.json'), json);
   if (!short) writeReport(results, ROOT);
   printTable(results);

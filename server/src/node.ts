@@ -656,7 +656,12 @@ export class ConclaveNode implements PeerHandlers {
       if (m.type === MessageType.Snap) this.sendSnapshot(m);
       else regular.push(m);
     }
-    if (regular.length > 0) this.deps.transport.send(regular);
+    if (regular.length > 0) {
+      this.deps.transport.send(regular);
+      // A Ready's (or the early replication's) messages are a batch already: waiting for the end of
+      // the turn would only delay them (a follower's fsync cannot start before they arrive).
+      this.deps.transport.flush();
+    }
   }
 
   private sendSnapshot(message: Message): void {

@@ -217,7 +217,8 @@ export class PeerTransport implements Transport {
     return link.pending;
   }
 
-  private flush(): void {
+  /** Writes every peer's pending batch now (otherwise at the end of this turn of the event loop). */
+  flush(): void {
     this.flushScheduled = false;
     const now = Date.now();
     for (const link of this.links.values()) {

@@ -45,6 +45,11 @@ export interface Transport {
   setPeers(peers: ReadonlyMap<number, string>): void;
   /** Raft messages, sent in order per destination (a MsgSnap goes through sendSnapshot). */
   send(messages: Message[]): void;
+  /**
+   * Sends what is queued now. Without it, what is queued goes out together at the end of the
+   * current turn of the event loop: one stream message per peer for everything queued in the turn.
+   */
+  flush(): void;
   sendTouches(to: number, sessionIds: number[]): void;
   forward(to: number, forwards: ForwardedTxn[]): void;
   reject(to: number, rejections: ForwardRejection[]): void;
