@@ -83,6 +83,8 @@ export class Wal implements LogStore {
   private flushing: Promise<void> | undefined;
   private releasing: Promise<void> = Promise.resolve();
   private preallocated: Promise<Preallocated | undefined> | undefined;
+  /** the next segment's background zero-fill has succeeded: its file is ready */
+  private preallocationReady = false;
   /** set when the log cannot be trusted any more: every later call fails with it */
   private failure: Error | undefined;
   private closed = false;
@@ -98,6 +100,11 @@ export class Wal implements LogStore {
     private offset: number,
     /** a segment is only rotated once it has something after this offset */
     private segmentStart: number,
+    /**
+     * the current segment's file is zero-filled to its full size: appends overwrite allocated
+     * blocks, and their sync has no size or extent change to write (one I/O, not two)
+     */
+    private currentPreallocated: boolean,
     private readonly durable: DurableState,
   ) {
     this.accepted = { ...durable.position };
@@ -120,13 +127,19 @@ export class Wal implements LogStore {
         await created.file.close().catch(() => undefined);
         throw error;
       }
-      wal = new Wal(dir, fs, segmentBytes, preallocate, [created.segment], created.file, created.size, created.size, durable);
+      wal = new Wal(dir, fs, segmentBytes, preallocate, [created.segment], created.file, created.size, created.size, false, durable);
     } else {
       const current = segments.at(-1)!;
+      const preallocated = tail.size >= segmentBytes;
       let file: StorageFile | undefined;
       try {
         file = await fs.open(current.path, 'r+d');
-        if (tail.end < tail.size) {
+        // What follows the last record is a torn write, or a preallocated zero tail. In a
+        // preallocated segment the torn bytes are zeroed, so it stays preallocated after a
+        // restart; any other segment is cut back to its last record.
+        if (preallocated && tail.dirtyEnd > tail.end) {
+          await zeroRange(file, tail.end, tail.dirtyEnd);
+        } else if (!preallocated && tail.size > tail.end) {
           await file.truncate(tail.end);
           await file.datasync();
         }
@@ -134,7 +147,7 @@ export class Wal implements LogStore {
         await file?.close().catch(() => undefined);
         throw storageFailure(error, `open ${current.path} for appending`);
       }
-      wal = new Wal(dir, fs, segmentBytes, preallocate, segments, file, tail.end, SEGMENT_HEADER_BYTES, durable);
+      wal = new Wal(dir, fs, segmentBytes, preallocate, segments, file, tail.end, SEGMENT_HEADER_BYTES, preallocated, durable);
     }
     wal.startPreallocation();
     return { wal, recovered: replay.recovered() };
@@ -245,7 +258,11 @@ export class Wal implements LogStore {
     try {
       if (this.failure) throw this.failure;
       if (bytes > 0) {
-        if (this.offset > this.segmentStart && this.offset + bytes > this.segmentBytes) await this.rotate();
+        // Full, or not preallocated (a new log's first segment, or one a restart found short) while
+        // the next one is ready: appends to a preallocated segment sync one I/O instead of two.
+        const full = this.offset + bytes > this.segmentBytes;
+        const switchToPreallocated = !this.currentPreallocated && this.preallocationReady;
+        if (this.offset > this.segmentStart && (full || switchToPreallocated)) await this.rotate();
         await writeFully(this.file, buffers, this.offset);
         await syncWrites(this.file);
         this.offset += bytes;
@@ -303,6 +320,7 @@ export class Wal implements LogStore {
     const seq = this.segments.at(-1)!.seq + 1;
     const preallocated = await this.preallocated;
     this.preallocated = undefined;
+    this.preallocationReady = false;
     const initial: RecordSource[] = [];
     if (this.durable.hardState) initial.push(hardStateRecord(this.durable.hardState));
     if (this.durable.snapshot) initial.push(snapshotMarkerRecord(this.durable.snapshot));
@@ -313,6 +331,7 @@ export class Wal implements LogStore {
     this.segments.push(created.segment);
     this.offset = created.size;
     this.segmentStart = created.size;
+    this.currentPreallocated = created.preallocated;
     try {
       await syncDir(this.fs, this.dir);
     } catch (error) {
@@ -331,7 +350,10 @@ export class Wal implements LogStore {
     const seq = this.segments.at(-1)!.seq + 1;
     const path = join(this.dir, segmentTempName(seq));
     this.preallocated = zeroFill(this.fs, path, this.segmentBytes).then(
-      (file) => ({ seq, path, file }),
+      (file) => {
+        this.preallocationReady = true;
+        return { seq, path, file };
+      },
       () => undefined,
     );
   }
@@ -359,10 +381,10 @@ async function listSegments(fs: StorageFs, dir: string): Promise<{ name: string;
 async function replaySegments(
   fs: StorageFs,
   found: { name: string; path: string; seq: number; firstIndex: number }[],
-): Promise<{ replay: LogReplay; segments: Segment[]; tail: { end: number; size: number } | undefined }> {
+): Promise<{ replay: LogReplay; segments: Segment[]; tail: RecoveredTail | undefined }> {
   const replay = new LogReplay();
   const segments: Segment[] = [];
-  let tail: { end: number; size: number } | undefined;
+  let tail: RecoveredTail | undefined;
   let firstEntryAt: { file: string; offset: number } | undefined;
   for (const [i, { name, path, seq, firstIndex }] of found.entries()) {
     const previous = found[i - 1];
@@ -401,7 +423,7 @@ async function replaySegments(
       }
     }
     segments.push({ seq, firstIndex, path, maxIndex });
-    if (isLast) tail = { end, size: buffer.length };
+    if (isLast) tail = { end, dirtyEnd: endOfNonZero(buffer, end), size: buffer.length };
   }
   const missing = replay.missingBefore;
   if (missing !== undefined && firstEntryAt) {
@@ -414,14 +436,35 @@ async function replaySegments(
   return { replay, segments, tail };
 }
 
+/** Where the last segment's records end, where non-zero bytes after them end, and its size. */
+interface RecoveredTail {
+  end: number;
+  dirtyEnd: number;
+  size: number;
+}
+
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
+
+/** The offset just past the last non-zero byte at or after `from` (`from` if there is none). */
+function endOfNonZero(buffer: Buffer, from: number): number {
+  let at = buffer.length;
+  // Whole zero chunks are skipped with a native compare: a preallocated segment is mostly zeros.
+  while (at - from >= ZERO_CHUNK.length && buffer.subarray(at - ZERO_CHUNK.length, at).equals(ZERO_CHUNK)) at -= ZERO_CHUNK.length;
+  for (; at > from; at--) if (buffer[at - 1] !== 0) return at;
+  return from;
+}
+
+/** Overwrites [from, to) of `file` with zeros, durably. */
+async function zeroRange(file: StorageFile, from: number, to: number): Promise<void> {
+  const zeros = Buffer.alloc(Math.min(ZERO_FILL_CHUNK, to - from));
+  for (let at = from; at < to; at += zeros.length) await writeFully(file, [zeros.subarray(0, Math.min(zeros.length, to - at))], at);
+  await syncWrites(file);
+}
+
 async function zeroFill(fs: StorageFs, path: string, bytes: number): Promise<StorageFile> {
   const file = await fs.open(path, 'w+d');
   try {
-    const zeros = Buffer.alloc(Math.min(ZERO_FILL_CHUNK, bytes));
-    for (let at = 0; at < bytes; at += zeros.length) {
-      await writeFully(file, [zeros.subarray(0, Math.min(zeros.length, bytes - at))], at);
-    }
-    await syncWrites(file);
+    await zeroRange(file, 0, bytes);
     return file;
   } catch (error) {
     await file.close().catch(() => undefined);
@@ -441,7 +484,7 @@ async function createSegment(
   firstIndex: number,
   initial: RecordSource[],
   preallocated: Preallocated | undefined,
-): Promise<{ segment: Segment; file: StorageFile; size: number }> {
+): Promise<{ segment: Segment; file: StorageFile; size: number; preallocated: boolean }> {
   const usable = preallocated?.seq === seq ? preallocated : undefined;
   if (preallocated && !usable) {
     await preallocated.file.close().catch(() => undefined);
@@ -456,7 +499,7 @@ async function createSegment(
     await writeFully(file, [buffer], 0);
     await syncWrites(file);
     await fs.rename(tempPath, path);
-    return { segment: { seq, firstIndex, path, maxIndex: 0 }, file, size: buffer.length };
+    return { segment: { seq, firstIndex, path, maxIndex: 0 }, file, size: buffer.length, preallocated: usable !== undefined };
   } catch (error) {
     await file?.close().catch(() => undefined);
     await fs.unlink(tempPath).catch(() => undefined);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Wal } from '../../src/storage/index.js';
-import { FaultyFs, assertEntries, entries, removeTempDirs, tempDir } from './helpers.js';
+import { FaultyFs, assertEntries, entries, removeTempDirs, settle, tempDir } from './helpers.js';
 import { logStoreContract } from './log-contract.js';
 
 const CONF = { voters: [1, 2, 3], learners: [] };
@@ -81,12 +81,59 @@ describe('storage: Wal', () => {
     assert.equal((await stat(last)).size, 4096, 'close leaves the segment as a crash would');
     const { wal: again, recovered } = await Wal.open(dir, { segmentBytes: 4096 });
     assertEntries(recovered.entries, entries(1, 60));
-    assert.ok((await stat(last)).size < 4096, 'the zero tail was cut off');
+    assert.equal((await stat(last)).size, 4096, 'the zero tail is kept: the segment stays preallocated');
+    await again.append(entries(61, 61));
+    assert.equal((await stat(last)).size, 4096, 'the append overwrote zeros');
+    await again.close();
+    const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
+    assertEntries(final.entries, entries(1, 61));
+    await third.close();
+  });
+
+  it('zeroes a torn write in a preallocated segment instead of cutting the segment short', async () => {
+    const dir = await tempDir();
+    const { wal } = await Wal.open(dir, { segmentBytes: 4096, preallocate: true });
+    for (let i = 1; i <= 60; i++) await wal.append(entries(i, i));
+    await wal.close();
+    const last = join(dir, (await segmentFiles(dir)).at(-1)!);
+    const bytes = await readFile(last);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    // A torn write: half a record's worth of garbage after the last record.
+    bytes.fill(0xab, end, end + 100);
+    await writeFile(last, bytes);
+    const { wal: again, recovered } = await Wal.open(dir, { segmentBytes: 4096 });
+    assertEntries(recovered.entries, entries(1, 60));
+    const after = await readFile(last);
+    assert.equal(after.length, 4096, 'still preallocated');
+    assert.ok(after.subarray(end).every((b) => b === 0), 'the torn bytes were zeroed');
     await again.append(entries(61, 61));
     await again.close();
     const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
     assertEntries(final.entries, entries(1, 61));
     await third.close();
+  });
+
+  it("leaves a segment that was not preallocated (a new log's first) as soon as the next one is", async () => {
+    const dir = await tempDir();
+    const segmentBytes = 256 * 1024;
+    const { wal } = await Wal.open(dir, { segmentBytes, preallocate: true });
+    await wal.append(entries(1, 1));
+    const [first] = await segmentFiles(dir);
+    assert.ok((await stat(join(dir, first!))).size < segmentBytes, 'the first segment is not preallocated');
+    let index = 2;
+    for (; index < 200 && (await segmentFiles(dir)).length < 2; index++) {
+      await wal.append(entries(index, index));
+      await settle(5);
+    }
+    const files = await segmentFiles(dir);
+    assert.equal(files.length, 2, 'moved to the preallocated segment');
+    assert.equal((await stat(join(dir, files[1]!))).size, segmentBytes, 'the current segment is preallocated');
+    await wal.append(entries(index, index));
+    await wal.close();
+    const { wal: again, recovered } = await Wal.open(dir, { preallocate: false });
+    assertEntries(recovered.entries, entries(1, index));
+    await again.close();
   });
 
   it('releases whole segments below the index that the snapshot marker covers', async () => {
