@@ -3,37 +3,13 @@
  * failover to the next endpoint when a member cannot be reached, and gRPC status turned back into
  * Conclave's typed errors (the server puts the code in the `conclave-error` trailer).
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { CLIENT_FLOW_CONTROL, loadPublicApi } from '@conclave/proto';
+import { loadPublicApi } from '@conclave/proto';
+import { acquireChannel, releaseChannel } from './channel-pool.js';
 import { type ConclaveError, errorFromCode, TimeoutError, UnavailableError, InternalError } from '@conclave/proto/errors';
 import type { LeasesClient } from '@conclave/proto/gen/conclave/v1/Leases.js';
 import type { ClusterClient } from '@conclave/proto/gen/conclave/v1/Cluster.js';
 import type { RequestOptions } from './types.js';
-
-export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  'grpc.max_send_message_length': 8 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 1_000,
-  ...CLIENT_FLOW_CONTROL,
-};
-
-/**
- * The grpc-js target for a "host:port" endpoint. IP literals go to grpc-js's ip resolver ("ipv4:",
- * "ipv6:"), which resolves nothing; its default dns resolver builds a c-ares resolver for every
- * channel even when the host is an IP (8% of the client's CPU when sessions open and close in a
- * loop: every session has its own channel). Host names stay with the dns resolver.
- */
-export function grpcTarget(endpoint: string): string {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(endpoint);
-  if (bracketed && isIPv6(bracketed[1]!)) return `ipv6:${endpoint}`;
-  const colon = endpoint.lastIndexOf(':');
-  if (colon > 0 && isIPv4(endpoint.slice(0, colon))) return `ipv4:${endpoint}`;
-  return endpoint;
-}
 
 /** grpc-js's transport details, without its boilerplate: "connect ECONNREFUSED 127.0.0.1:1". */
 export function transportDetails(details: string | undefined): string {
@@ -98,10 +74,10 @@ export class Channels {
     if (stubs === undefined) {
       const api = loadPublicApi().conclave.v1;
       const credentials = grpc.credentials.createInsecure();
-      const target = grpcTarget(endpoint);
-      const leases = new api.Leases(target, credentials, CHANNEL_OPTIONS);
-      // One channel per endpoint: the second stub shares the first's.
-      const cluster = new api.Cluster(target, credentials, { ...CHANNEL_OPTIONS, channelOverride: leases.getChannel() });
+      // The process-wide channel to the endpoint (channel-pool.ts), released by close().
+      const channelOverride = acquireChannel(endpoint);
+      const leases = new api.Leases(endpoint, credentials, { channelOverride });
+      const cluster = new api.Cluster(endpoint, credentials, { channelOverride });
       stubs = { leases, cluster };
       this.stubs.set(endpoint, stubs);
     }
@@ -162,8 +138,8 @@ export class Channels {
 
   close(): void {
     this.closed = true;
-    // The cluster stub shares the leases stub's channel: closing one closes both.
-    for (const { leases } of this.stubs.values()) leases.close();
+    // The stubs' channel is the pool's: give it back rather than close it.
+    for (const endpoint of this.stubs.keys()) releaseChannel(endpoint);
     this.stubs.clear();
   }
 }

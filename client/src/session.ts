@@ -19,7 +19,8 @@ import type { SessionDown__Output as SessionDown } from '@conclave/proto/gen/con
 import type { SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse__Output as SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectResponse__Output as ConnectResponse } from '@conclave/proto/gen/conclave/v1/ConnectResponse.js';
-import { CHANNEL_OPTIONS, grpcTarget, transportDetails } from './grpc.js';
+import { acquireChannel, releaseChannel } from './channel-pool.js';
+import { transportDetails } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
 
@@ -174,7 +175,7 @@ export class Session extends EventEmitter {
     let stub = this.stubs.get(endpoint);
     if (stub === undefined) {
       const Conclave = loadPublicApi().conclave.v1.Conclave;
-      stub = new Conclave(grpcTarget(endpoint), grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      stub = new Conclave(endpoint, grpc.credentials.createInsecure(), { channelOverride: acquireChannel(endpoint) });
       this.stubs.set(endpoint, stub);
     }
     return stub;
@@ -402,20 +403,22 @@ export class Session extends EventEmitter {
 
   private shutdown(state: 'closed' | 'expired'): void {
     clearInterval(this.keepalive);
-    const error = state === 'expired' ? new SessionExpiredError(`session ${this.sessionId} has expired`) : new ConclaveError('UNAVAILABLE', 'the client is closed');
     const pending = [...this.inflight.values(), ...this.backlog, ...this.queued];
+    // Built only when something waits: an error's stack trace is not free.
+    const error =
+      pending.length === 0 ? undefined : state === 'expired' ? new SessionExpiredError(`session ${this.sessionId} has expired`) : new ConclaveError('UNAVAILABLE', 'the client is closed');
     this.inflight.clear();
     this.backlog = [];
     this.queued = [];
     for (const p of pending) {
       clearTimeout(p.timer);
-      p.reject(error);
+      p.reject(error!);
     }
     const stream = this.stream;
     this.stream = undefined;
     if (this.state !== 'closed' && this.state !== 'expired') this.setState(state);
     stream?.end();
-    for (const stub of this.stubs.values()) stub.close();
+    for (const endpoint of this.stubs.keys()) releaseChannel(endpoint);
     this.stubs.clear();
   }
 }

@@ -1,7 +1,7 @@
 /** Connect strings. */
 import assert from 'node:assert/strict';
 import { DEFAULT_ENDPOINTS, parseEndpoints } from '../src/endpoints.js';
-import { grpcTarget } from '../src/grpc.js';
+import { grpcTarget } from '../src/channel-pool.js';
 
 describe('endpoints', () => {
   it('splits host:port lists, trimming blanks and a conclave:// prefix', () => {

@@ -33,7 +33,7 @@ function summarize(all: SimStats[]): string {
   const max = (f: (s: SimStats) => number) => all.reduce((a, s) => Math.max(a, f(s)), 0);
   return (
     `${all.length} seeds, ${sum((s) => s.events)} events: ${sum((s) => s.leaders)} leaders, ` +
-    `${sum((s) => s.committed)} entries committed, ${sum((s) => s.crashes)} crashes, ${sum((s) => s.partitions)} partitions, ` +
+    `${sum((s) => s.committed)} entries committed, ${sum((s) => s.crashes)} crashes, ${sum((s) => s.disconnects)} disconnects, ${sum((s) => s.partitions)} partitions, ` +
     `${sum((s) => s.confChanges)} conf changes, ${sum((s) => s.transfers)} transfers, ${sum((s) => s.snapshotsSent)} snapshots sent, ` +
     `${sum((s) => s.reads)} reads; after healing: leader within ${max((s) => s.timeToLeaderMs)} ms, ` +
     `converged within ${max((s) => s.timeToConvergeMs)} ms (worst seeds)`

@@ -1,7 +1,8 @@
 /**
  * Deterministic simulation of a Raft cluster: every member is a RawNode over MemoryStorage with a
  * simulated disk (synced vs cached writes), all driven by one seeded event loop. A run has a fault
- * phase (drops, delays, duplicates, reordering, partitions, crashes losing unsynced writes,
+ * phase (drops, delays, duplicates, reordering, partitions, crashes losing unsynced writes (their
+ * peers see the connections close), spurious disconnects,
  * restarts, membership changes, leadership transfers, slow disks, client writes and reads) and a
  * healing phase that must end with a leader and every member of the configuration caught up.
  * The Checker judges every Ready once persisted, every message as it is sent (persist before
@@ -60,6 +61,8 @@ export interface SimStats {
   leaders: number;
   committed: number;
   crashes: number;
+  /** connection closes reported to members (after crashes, and spurious ones) */
+  disconnects: number;
   partitions: number;
   confChanges: number;
   transfers: number;
@@ -94,6 +97,8 @@ type Event =
   | { kind: 'deliver'; msg: Message; snap: SnapshotData | undefined; fromInc: number }
   | { kind: 'disk'; id: number; inc: number }
   | { kind: 'snapReport'; id: number; inc: number; to: number; ok: boolean }
+  /** member `id` sees the connection from `from` close (reportDisconnected) */
+  | { kind: 'disconnect'; id: number; inc: number; from: number }
   | { kind: 'restart'; id: number }
   | { kind: 'strikeLeader'; id: number; inc: number; term: number }
   | { kind: 'nemesis' }
@@ -186,6 +191,7 @@ export class Simulation {
       leaders: 0,
       committed: 0,
       crashes: 0,
+      disconnects: 0,
       partitions: 0,
       confChanges: 0,
       transfers: 0,
@@ -259,6 +265,13 @@ export class Simulation {
         const m = this.members.get(event.id)!;
         if (!m.alive || m.inc !== event.inc) return;
         m.node.reportSnapshot(event.to, event.ok);
+        this.drainReadies(m);
+        return;
+      }
+      case 'disconnect': {
+        const m = this.members.get(event.id)!;
+        if (!m.alive || m.inc !== event.inc) return;
+        m.node.reportDisconnected(event.from);
         this.drainReadies(m);
         return;
       }
@@ -352,6 +365,8 @@ export class Simulation {
     m.pending = undefined;
     m.disk.crash();
     this.stats.crashes++;
+    // The kernel closes a dead process's connections: the others see them close.
+    for (const peer of this.aliveMembers()) this.disconnect(peer, m.id);
     const downMs = this.params.churn ? this.rng.range(5, 80) : this.rng.range(20, 400);
     this.queue.push(this.now + downMs, { kind: 'restart', id: m.id });
   }
@@ -628,7 +643,19 @@ export class Simulation {
     } else if (r < 0.86) {
       const m = this.rng.pick(this.aliveMembers());
       if (m !== undefined) m.slowDisk = !m.slowDisk;
+    } else if (r < 0.92) {
+      // A stream that breaks between two live members (a reset, a reconnect): harmless by design.
+      const [m, from] = [this.rng.pick(this.aliveMembers()), this.rng.pick([...this.members.keys()])];
+      if (m !== undefined && from !== undefined && from !== m.id) {
+        this.log(`spurious disconnect: ${m.id} loses the stream from ${from}`);
+        this.disconnect(m, from);
+      }
     }
+  }
+
+  private disconnect(m: SimMember, from: number): void {
+    this.stats.disconnects++;
+    this.queue.push(this.now + this.latency(), { kind: 'disconnect', id: m.id, inc: m.inc, from });
   }
 
   private block(from: number, to: number): void {
