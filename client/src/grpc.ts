@@ -1,7 +1,8 @@
 /**
- * The unary side of the client: gRPC channels to the members, calls with deadlines and AbortSignal,
- * failover to the next endpoint when a member cannot be reached, and gRPC status turned back into
- * Conclave's typed errors (the server puts the code in the `conclave-error` trailer).
+ * The unary side of the client: stubs on the process's channels to the members (channel-pool.ts),
+ * calls with deadlines and AbortSignal, failover to the next endpoint when a member cannot be
+ * reached, and gRPC status turned back into Conclave's typed errors (the server puts the code in
+ * the `conclave-error` trailer).
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadPublicApi } from '@conclave/proto';
@@ -53,8 +54,9 @@ export interface Stubs {
 }
 
 /**
- * Channels to every endpoint, created on first use. Calls go to the preferred endpoint (the
- * session's member, if there is one) and move on to the others when it cannot be reached.
+ * Stubs for every endpoint, made on first use on the process's shared channel to it. Calls go to
+ * the preferred endpoint (the session's member, if there is one) and move on to the others when it
+ * cannot be reached.
  */
 export class Channels {
   private readonly stubs = new Map<string, Stubs>();
