@@ -196,9 +196,15 @@ export class WatchWorkload implements Workload {
         }
       }
       if (record.event === undefined && client.state !== 'expired' && !ctx.stopped) {
-        // No event within 10 s: did the node change meanwhile?
+        // No event within 10 s: did the node change meanwhile? The change may be that recent (after
+        // an outage, say) that its event arrived during this read, ahead of its answer (events and
+        // answers share one ordered stream), or is still on the way: the event is owed either way.
         const again = await client.get(path, { linearizable: true }).catch(() => undefined);
-        if (again && again.stat.mzxid > record.readMzxid) record.silentUntil = again.stat.mzxid;
+        if (again && again.stat.mzxid > record.readMzxid) {
+          const late = await Promise.race([event, sleep(10_000).then(() => undefined)]);
+          if (late) record.event = late;
+          else record.silentUntil = again.stat.mzxid; // dropped below if the session expired meanwhile
+        }
       }
       if (client.state === 'expired') {
         this.oneShots.pop(); // the watch died with the session
