@@ -21,7 +21,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 };
 
 /** How long a channel nobody uses stays open for the next user. */
-export const CHANNEL_LINGER_MS = 5_000;
+const CHANNEL_LINGER_MS = 5_000;
 
 interface PooledChannel {
   channel: grpc.Channel;

@@ -404,15 +404,16 @@ export class Session extends EventEmitter {
   private shutdown(state: 'closed' | 'expired'): void {
     clearInterval(this.keepalive);
     const pending = [...this.inflight.values(), ...this.backlog, ...this.queued];
-    // Built only when something waits: an error's stack trace is not free.
-    const error =
-      pending.length === 0 ? undefined : state === 'expired' ? new SessionExpiredError(`session ${this.sessionId} has expired`) : new ConclaveError('UNAVAILABLE', 'the client is closed');
     this.inflight.clear();
     this.backlog = [];
     this.queued = [];
-    for (const p of pending) {
-      clearTimeout(p.timer);
-      p.reject(error!);
+    if (pending.length > 0) {
+      // Built only when something waits: an error's stack trace is not free.
+      const error = state === 'expired' ? new SessionExpiredError(`session ${this.sessionId} has expired`) : new ConclaveError('UNAVAILABLE', 'the client is closed');
+      for (const p of pending) {
+        clearTimeout(p.timer);
+        p.reject(error);
+      }
     }
     const stream = this.stream;
     this.stream = undefined;

@@ -23,7 +23,7 @@ const OPEN_FLAGS: Record<OpenFlags, number> = {
 };
 
 /** Whether files opened with `flags` make each write durable by itself (O_DSYNC). */
-export function writesAreDurable(flags: OpenFlags): boolean {
+function writesAreDurable(flags: OpenFlags): boolean {
   return flags.endsWith('d');
 }
 

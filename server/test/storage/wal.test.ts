@@ -11,6 +11,21 @@ async function segmentFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((name) => name.endsWith('.log')).sort();
 }
 
+/** Reopens the log in `dir` (no preallocation) and checks that it holds entries 1..last. */
+async function assertLogHolds(dir: string, last: number): Promise<void> {
+  const { wal, recovered } = await Wal.open(dir, { preallocate: false });
+  assertEntries(recovered.entries, entries(1, last));
+  await wal.close();
+}
+
+/** A closed log of entries 1..60 (one append each) in preallocated 4 KiB segments; its last segment's path. */
+async function preallocatedLog(dir: string): Promise<string> {
+  const { wal } = await Wal.open(dir, { segmentBytes: 4096, preallocate: true });
+  for (let i = 1; i <= 60; i++) await wal.append(entries(i, i));
+  await wal.close();
+  return join(dir, (await segmentFiles(dir)).at(-1)!);
+}
+
 describe('storage: Wal', () => {
   after(removeTempDirs);
 
@@ -72,30 +87,20 @@ describe('storage: Wal', () => {
 
   it('preallocates the next segment and recovers from a zero-filled tail', async () => {
     const dir = await tempDir();
-    const { wal } = await Wal.open(dir, { segmentBytes: 4096, preallocate: true });
-    for (let i = 1; i <= 60; i++) await wal.append(entries(i, i));
-    const files = await segmentFiles(dir);
-    const last = join(dir, files.at(-1)!);
-    assert.equal((await stat(last)).size, 4096, 'the current segment is a preallocated file');
-    await wal.close();
-    assert.equal((await stat(last)).size, 4096, 'close leaves the segment as a crash would');
+    const last = await preallocatedLog(dir);
+    assert.equal((await stat(last)).size, 4096, 'close leaves the preallocated segment as a crash would');
     const { wal: again, recovered } = await Wal.open(dir, { segmentBytes: 4096 });
     assertEntries(recovered.entries, entries(1, 60));
     assert.equal((await stat(last)).size, 4096, 'the zero tail is kept: the segment stays preallocated');
     await again.append(entries(61, 61));
     assert.equal((await stat(last)).size, 4096, 'the append overwrote zeros');
     await again.close();
-    const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
-    assertEntries(final.entries, entries(1, 61));
-    await third.close();
+    await assertLogHolds(dir, 61);
   });
 
   it('zeroes a torn write in a preallocated segment instead of cutting the segment short', async () => {
     const dir = await tempDir();
-    const { wal } = await Wal.open(dir, { segmentBytes: 4096, preallocate: true });
-    for (let i = 1; i <= 60; i++) await wal.append(entries(i, i));
-    await wal.close();
-    const last = join(dir, (await segmentFiles(dir)).at(-1)!);
+    const last = await preallocatedLog(dir);
     const bytes = await readFile(last);
     let end = bytes.length;
     while (end > 0 && bytes[end - 1] === 0) end--;
@@ -109,9 +114,7 @@ describe('storage: Wal', () => {
     assert.ok(after.subarray(end).every((b) => b === 0), 'the torn bytes were zeroed');
     await again.append(entries(61, 61));
     await again.close();
-    const { wal: third, recovered: final } = await Wal.open(dir, { preallocate: false });
-    assertEntries(final.entries, entries(1, 61));
-    await third.close();
+    await assertLogHolds(dir, 61);
   });
 
   it("leaves a segment that was not preallocated (a new log's first) as soon as the next one is", async () => {
@@ -131,9 +134,7 @@ describe('storage: Wal', () => {
     assert.equal((await stat(join(dir, files[1]!))).size, segmentBytes, 'the current segment is preallocated');
     await wal.append(entries(index, index));
     await wal.close();
-    const { wal: again, recovered } = await Wal.open(dir, { preallocate: false });
-    assertEntries(recovered.entries, entries(1, index));
-    await again.close();
+    await assertLogHolds(dir, index);
   });
 
   it('releases whole segments below the index that the snapshot marker covers', async () => {
