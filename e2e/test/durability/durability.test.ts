@@ -4,7 +4,7 @@
  * an error naming the file and offset.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Conclave } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
@@ -20,6 +20,17 @@ function rng(seed: number): () => number {
     s ^= s << 5;
     return (s >>> 0) / 2 ** 32;
   };
+}
+
+/**
+ * The segment as a crash in the middle of writing its last record leaves it: in a preallocated
+ * segment (zeros past the data) the record's last bytes are still zeros; otherwise the file ends early.
+ */
+function torn(content: Buffer, end: number, cut: number): Buffer {
+  if (end === content.length) return content.subarray(0, end - cut);
+  const copy = Buffer.from(content);
+  copy.fill(0, end - cut, end);
+  return copy;
 }
 
 function walFiles(dataDir: string): string[] {
@@ -57,15 +68,20 @@ describe(`durability with real processes (seed ${SEED}; DURABILITY_SEED=${SEED} 
       for (let i = 0; i < 20; i++) await client.create(`/torn-${i}`, String(i));
       await client.close();
       await cluster.kill(1);
-      const wal = walFiles(cluster.member(1).dataDir).at(-1)!;
-      const size = statSync(wal).size;
-      const bytes = readFileSync(wal);
+      // Each cut starts again from the log as the kill left it: a restart appends to the log (and
+      // may move on to a new segment), and only the last record of the last segment can be torn.
+      const walDir = path.join(cluster.member(1).dataDir, 'wal');
+      const atKill = new Map(walFiles(cluster.member(1).dataDir).map((file) => [file, readFileSync(file)]));
+      const wal = [...atKill.keys()].at(-1)!;
+      const bytes = atKill.get(wal)!;
       // Find where the data ends (segments may be preallocated with zeros).
-      let end = size;
+      let end = bytes.length;
       while (end > 0 && bytes[end - 1] === 0) end--;
       for (const cut of [1, 5, 17]) {
-        writeFileSync(wal, bytes.subarray(0, end - cut));
-        if (end - cut < size) truncateSync(wal, end - cut);
+        for (const file of readdirSync(walDir).map((f) => path.join(walDir, f))) {
+          if (!atKill.has(file)) rmSync(file);
+        }
+        for (const [file, content] of atKill) writeFileSync(file, file === wal ? torn(content, end, cut) : content);
         await cluster.restart(1);
         client = await Conclave.connect({ endpoints: cluster.endpoints() });
         for (let i = 0; i < 19; i++) assert.equal((await client.get(`/torn-${i}`)).data.toString(), String(i), `cut ${cut}: /torn-${i}`);
