@@ -8,7 +8,9 @@
  *   ops), several members of a oneof at once. They are encoded by hand and sent with identity
  *   serializers, so nothing on the client side cleans them up.
  * - Session streams: random batches of session requests, before and after a valid connect.
- * - Peer streams: malformed peer batches (random bytes in the gRPC frames, another cluster's id).
+ * - The peer port: well-framed and malformed peer frames (server/src/transport/wire.ts, rebuilt here
+ *   from its description): batches of another cluster, random bytes as a batch, snapshot offers and
+ *   data out of order, unknown kinds, lengths over the limit.
  * - Garbage bytes on the client, peer and metrics ports: random bytes, a truncated HTTP/2 preface,
  *   HTTP/1 requests with odd methods, paths and headers, a TLS ClientHello.
  *
@@ -47,8 +49,8 @@ export function protoRoot(): protobuf.Root {
   return root;
 }
 
-/** Every method of the services a client reaches (`conclave.v1`) or a peer (`conclave.raft.v1`). */
-export function methods(pkg: 'conclave.v1' | 'conclave.raft.v1'): Method[] {
+/** Every method of the services a client reaches. */
+export function methods(pkg: 'conclave.v1'): Method[] {
   const ns = protoRoot().lookup(pkg) as protobuf.Namespace;
   const out: Method[] = [];
   for (const nested of ns.nestedArray) {
@@ -264,6 +266,46 @@ export function sessionExchange(client: grpc.Client, batches: Buffer[], ms: numb
     for (const b of batches) stream.write(b);
   });
 }
+
+// ---------------------------------------------------------------- peer frames
+
+/** Frame kinds of the peer protocol, and the message each carries (none: raw bytes or empty). */
+const PEER_FRAMES: { kind: number; message?: string }[] = [
+  { kind: 1, message: 'conclave.raft.v1.PeerBatch' },
+  { kind: 2, message: 'conclave.raft.v1.PeerReply' },
+  { kind: 3, message: 'conclave.raft.v1.SnapshotOffer' },
+  { kind: 4 },
+  { kind: 5 },
+];
+
+/** A 4-byte big-endian length of the rest, a kind byte, the payload. */
+function peerFrame(kind: number, payload: Uint8Array, length = payload.length + 1): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(length >>> 0, 0);
+  header[4] = kind;
+  return Buffer.concat([header, payload]);
+}
+
+const rawBytes = fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a));
+
+/** One frame: a well-formed message of its kind, random bytes, an unknown kind, or a lying length. */
+const peerFrameArb: fc.Arbitrary<Buffer> = fc.oneof(
+  fc.constantFrom(...PEER_FRAMES).chain(({ kind, message }) =>
+    (message ? fc.oneof(messageArb(protoRoot().lookupType(message)).map((v) => encode(protoRoot().lookupType(message), v)), rawBytes) : rawBytes).map((payload) =>
+      peerFrame(kind, payload),
+    ),
+  ),
+  fc.tuple(fc.integer({ min: 0, max: 255 }), rawBytes).map(([kind, payload]) => peerFrame(kind, payload)),
+  fc.tuple(fc.constantFrom(0, 2 ** 32 - 1, 64 * 1024 * 1024 + 2), rawBytes).map(([length, payload]) => peerFrame(1, payload, length)),
+);
+
+/** What a connection to the peer port sends: a few frames, maybe cut short at the end. */
+export const peerFramesArb: fc.Arbitrary<Buffer> = fc
+  .tuple(fc.array(peerFrameArb, { minLength: 1, maxLength: 4 }), fc.nat({ max: 8 }))
+  .map(([frames, cut]) => {
+    const bytes = Buffer.concat(frames);
+    return bytes.subarray(0, Math.max(1, bytes.length - cut));
+  });
 
 // ---------------------------------------------------------------- garbage bytes
 

@@ -9,7 +9,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import type { ProtoGrpcType as PublicGrpcType } from '../gen/conclave.js';
-import type { ProtoGrpcType as RaftGrpcType } from '../gen/raft.js';
 
 /** Folder holding the `conclave/...` .proto tree (the include root). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,7 +26,6 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let publicPackage: PublicGrpcType | undefined;
-let raftPackage: RaftGrpcType | undefined;
 let publicDefinition: protoLoader.PackageDefinition | undefined;
 
 export function publicPackageDefinition(): protoLoader.PackageDefinition {
@@ -39,14 +37,6 @@ export function publicPackageDefinition(): protoLoader.PackageDefinition {
 export function loadPublicApi(): PublicGrpcType {
   publicPackage ??= grpc.loadPackageDefinition(publicPackageDefinition()) as unknown as PublicGrpcType;
   return publicPackage;
-}
-
-/** The member-to-member protocol (service Peer) for @grpc/grpc-js. */
-export function loadRaftApi(): RaftGrpcType {
-  raftPackage ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(RAFT_PROTO, LOADER_OPTIONS),
-  ) as unknown as RaftGrpcType;
-  return raftPackage;
 }
 
 let root: protobuf.Root | undefined;
@@ -100,6 +90,6 @@ export function decodeLongsAsNumbers(): void {
   protobuf.configure();
 }
 
-export type { PublicGrpcType, RaftGrpcType };
+export type { PublicGrpcType };
 export { estimateSize, splitFrames } from './frames.js';
 export { CLIENT_FLOW_CONTROL, FLOW_CONTROL_WINDOW_BYTES, widenServerWindows } from './flow-control.js';

@@ -1,6 +1,6 @@
 /**
  * The protocol fuzzer (e2e/fuzz/protocol.ts) against a real member: malformed values in every field
- * of every request of every client service, random session-stream batches, malformed peer batches,
+ * of every request of every client service, random session-stream batches, malformed peer frames,
  * garbage bytes on the client, peer and metrics ports. The member must answer every request with a
  * typed error (or success), close connections that carry garbage, never crash or hang, keep its
  * memory bounded, and still serve a normal client afterwards.
@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { Conclave } from '@conclave/client';
 import { TestCluster } from '../../harness/cluster.js';
-import { badSessionErrors, call, encode, garbageArb, messageArb, methods, protoRoot, sendGarbage, sessionExchange, type Answer } from '../../fuzz/protocol.js';
+import { badSessionErrors, call, encode, garbageArb, messageArb, methods, peerFramesArb, protoRoot, sendGarbage, sessionExchange, type Answer } from '../../fuzz/protocol.js';
 import { seedFrom } from '../../nemesis/random.js';
 
 const SEED = seedFrom('FUZZ_SEED');
@@ -31,7 +31,6 @@ describe(`protocol fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} replays it)`, functio
   this.timeout((SECONDS + 120) * 1000);
   let cluster: TestCluster;
   let client: grpc.Client;
-  let peer: grpc.Client;
   const tally = new Map<string, number>();
   let rssBefore = 0;
   const count = (answer: Answer, method?: string) => {
@@ -54,13 +53,11 @@ describe(`protocol fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} replays it)`, functio
     cluster = await TestCluster.start({ members: 1, settings: { logLevel: 'warn' } });
     const m = cluster.member(1);
     client = new grpc.Client(`127.0.0.1:${m.clientPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 });
-    peer = new grpc.Client(`127.0.0.1:${m.peerPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 });
     rssBefore = rssMiB(m.process!.pid!);
   });
 
   after(async () => {
     client?.close();
-    peer?.close();
     console.log(`      answers: ${[...tally].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
     if (cluster) {
       if (cluster.running(1)) console.log(`      member RSS: ${rssBefore.toFixed(0)} MiB before, ${rssMiB(cluster.member(1).process!.pid!).toFixed(0)} MiB after`);
@@ -102,13 +99,12 @@ describe(`protocol fuzzer (seed ${SEED}; FUZZ_SEED=${SEED} replays it)`, functio
     });
   });
 
-  it('malformed peer batches and snapshot parts on the peer port: refused, never a crash', async () => {
-    const peerMethods = methods('conclave.raft.v1');
-    const requests = fc.oneof(...peerMethods.map((m) => fc.tuple(fc.constant(m), fc.array(fc.oneof(messageArb(m.request).map((v) => encode(m.request, v)), fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a))), { minLength: 1, maxLength: 3 }))));
-    await fuzz(requests, SHORT.peer, async ([m, messages]) => {
-      const answer = await call(peer, m, messages, 1_000);
-      count(answer);
-      if (!alive()) throw new Error(`the member died on ${m.path}:\n${cluster.logTail(1)}`);
+  it('peer frames on the peer port, well-formed and malformed: refused or closed, never a crash', async () => {
+    const port = cluster.member(1).peerPort;
+    await fuzz(peerFramesArb, SHORT.peer, async (bytes) => {
+      const how = await sendGarbage(port, bytes, 250);
+      tally.set(`peer frames ${how}`, (tally.get(`peer frames ${how}`) ?? 0) + 1);
+      if (how === 'refused' || !alive()) throw new Error(`peer port ${how} after ${bytes.subarray(0, 64).toString('hex')}:\n${cluster.logTail(1)}`);
       return true;
     });
   });

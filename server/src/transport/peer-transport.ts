@@ -1,31 +1,46 @@
 /**
- * The network between members, over gRPC on the peer port: one long-lived stream per (sender,
- * receiver) carrying batches of Raft messages, session touches and forwarded writes, and a separate
- * streaming call per snapshot transfer. Every batch carries the cluster id; a receiver refuses other
- * clusters and removed members, and tells them why. Messages to an unreachable peer are dropped
- * (Raft retries); the channel reconnects by itself, DNS lookups included.
+ * The network between members, on the peer port: framed protobuf messages (wire.ts) on plain TCP.
+ * One long-lived connection per (sender, receiver) carries batches of Raft messages, session
+ * touches and forwarded writes one way and replies (ping echoes, refusals) the other; each snapshot
+ * transfer has a connection of its own. Every batch carries the cluster id; a receiver refuses
+ * other clusters and removed members, and tells them why. Messages to an unreachable peer are
+ * dropped (Raft retries), and so are batches for a peer whose connection has too much unsent data;
+ * a new connection resolves the peer's name again. docs/design.md says why this is not gRPC.
  */
-import * as grpc from '@grpc/grpc-js';
-import { CLIENT_FLOW_CONTROL, estimateSize, loadRaftApi, splitFrames, widenServerWindows } from '@conclave/proto';
+import net from 'node:net';
+import { codec, splitFrames } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerReply.js';
-import type { PeerClient } from '@conclave/proto/gen/conclave/raft/v1/Peer.js';
-import type { SnapshotPart, SnapshotPart__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotPart.js';
+import type { SnapshotOffer, SnapshotOffer__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotOffer.js';
 import type { Logger } from '../logger.js';
-import { shutdownGrpcServer } from '../grpc-shutdown.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
-import { approximateSize, fromWire, toWire } from './convert.js';
+import { fromWire, toWire } from './convert.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
+import { FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
 
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** A batch larger than this (estimated) goes out in several stream messages, in order. */
+/** The largest frame either end accepts; a batch is cut into frames below it. */
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** A batch larger than this goes out in several frames, in order. */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** Unsent bytes queued on a peer connection above which new batches are dropped (Raft resends). */
+const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Received snapshot chunks held before the connection stops reading. */
+const SNAPSHOT_CHUNKS_AHEAD = 8;
+/** A snapshot connection idle this long (no bytes either way) is given up. */
+const SNAPSHOT_IDLE_MS = 5 * 60 * 1000;
+/** An inbound peer connection that carries nothing for this long is closed (the sender reconnects). */
+const INBOUND_IDLE_MS = 60_000;
 const RETRY_MS = 200;
 const PING_INTERVAL_MS = 1000;
-/** A peer that has not answered a ping for this long gets a fresh channel (and name resolution). */
+const KEEPALIVE_MS = 10_000;
+/** A peer that has not answered a ping for this long gets a fresh connection (and name lookup). */
 const SILENT_MS = 5000;
+
+const batchCodec = codec<PeerBatch, PeerBatch__Output>('conclave.raft.v1.PeerBatch');
+const replyCodec = codec<PeerReply, PeerReply__Output>('conclave.raft.v1.PeerReply');
+const offerCodec = codec<SnapshotOffer, SnapshotOffer__Output>('conclave.raft.v1.SnapshotOffer');
 
 export interface PeerTransportOptions {
   id: number;
@@ -43,54 +58,60 @@ interface PeerStats {
   rttSeconds: number;
 }
 
+/** `host:port`, `[v6 address]:port`. */
+export function parsePeerAddress(address: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function connect(address: string): net.Socket | undefined {
+  const target = parsePeerAddress(address);
+  if (target === undefined) return undefined;
+  const socket = net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+  return socket;
+}
+
+/** A batch encoded: in one piece, or in several in order when it is too large for one frame. */
+function encodeBatch(batch: PeerBatch): Uint8Array[] {
+  const whole = batchCodec.encode(batch);
+  if (whole.length <= MAX_BATCH_BYTES) return [whole];
+  const { messages, touchedSessions, forwards, rejections, ...header } = batch;
+  const parts: PeerBatch[] = [];
+  for (const part of splitFrames(messages ?? [], MAX_BATCH_BYTES)) parts.push({ ...header, messages: part });
+  for (const part of splitFrames(forwards ?? [], MAX_BATCH_BYTES)) parts.push({ ...header, forwards: part });
+  parts.push({ ...header, touchedSessions, rejections });
+  return parts.map((part) => batchCodec.encode(part));
+}
+
 class PeerLink {
-  client: PeerClient;
-  stream: grpc.ClientDuplexStream<PeerBatch, PeerReply__Output> | undefined;
+  socket: net.Socket | undefined;
   pending: PeerBatch | undefined;
   retryAt = 0;
   lastPing = 0;
-  /** When the current stream was opened and when it last carried a reply (ms). */
+  /** When the current connection was opened and when it last carried a reply (ms). */
   openedAt = 0;
   lastReply = 0;
 
-  constructor(readonly id: number, readonly address: string) {
-    this.client = PeerLink.connect(address);
-  }
+  constructor(readonly id: number, readonly address: string) {}
 
-  private static connect(address: string): PeerClient {
-    return new (loadRaftApi().conclave.raft.v1.Peer)(address, grpc.credentials.createInsecure(), {
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      'grpc.keepalive_time_ms': 10_000,
-      ...CLIENT_FLOW_CONTROL,
-    });
-  }
-
-  /**
-   * A new channel, so the peer's name is resolved again: a peer that restarted elsewhere (a
-   * Kubernetes pod gets a new IP) is otherwise still dialled at its old address, which may hang.
-   */
+  /** Drops the connection; the next batch opens a new one (resolving the peer's name again). */
   reset(): void {
-    this.stream?.cancel();
-    this.stream = undefined;
-    this.client.close();
-    this.client = PeerLink.connect(this.address);
+    this.socket?.destroy();
+    this.socket = undefined;
   }
 
   close(): void {
-    this.stream?.end();
-    this.stream = undefined;
-    this.client.close();
+    this.socket?.end();
+    this.socket = undefined;
   }
 }
 
 export class PeerTransport implements Transport {
-  private readonly server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  });
+  private server: net.Server | undefined;
+  private readonly inbound = new Set<net.Socket>();
   private handlers: PeerHandlers | undefined;
   private readonly links = new Map<number, PeerLink>();
   private readonly stats = new Map<number, PeerStats>();
@@ -102,18 +123,17 @@ export class PeerTransport implements Transport {
 
   async start(handlers: PeerHandlers): Promise<void> {
     this.handlers = handlers;
-    this.server.addService(loadRaftApi().conclave.raft.v1.Peer.service, {
-      Stream: (call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>) => this.serveStream(call),
-      InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotPart__Output, PeerReply>, callback: grpc.sendUnaryData<PeerReply>) =>
-        this.serveSnapshot(call, callback),
+    const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-    widenServerWindows(this.server);
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${this.options.host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (e, port) =>
-        e ? reject(e) : resolve(port),
-      ),
-    );
-    widenServerWindows(this.server);
+    server.on('error', (error) => this.options.logger.error({ err: error }, 'peer listener failed'));
+    this.boundPort = (server.address() as net.AddressInfo).port;
   }
 
   setPeers(peers: ReadonlyMap<number, string>): void {
@@ -124,17 +144,17 @@ export class PeerTransport implements Transport {
       }
     }
     for (const [id, address] of peers) {
-      if (!this.links.has(id) && address !== '') this.links.set(id, new PeerLink(id, address));
+      if (this.links.has(id) || address === '') continue;
+      if (parsePeerAddress(address) === undefined) {
+        this.options.logger.error({ peer: id, address }, 'peer address is not host:port; cannot reach this peer');
+        continue;
+      }
+      this.links.set(id, new PeerLink(id, address));
     }
   }
 
   send(messages: Message[]): void {
-    for (const m of messages) {
-      const batch = this.batchFor(m.to);
-      if (batch === undefined) continue;
-      batch.messages!.push(toWire(m));
-      this.stat(m.to).sentBytes += approximateSize(m);
-    }
+    for (const m of messages) this.batchFor(m.to)?.messages!.push(toWire(m));
   }
 
   sendTouches(to: number, sessionIds: number[]): void {
@@ -144,10 +164,7 @@ export class PeerTransport implements Transport {
   forward(to: number, forwards: ForwardedTxn[]): void {
     const batch = this.batchFor(to);
     if (batch === undefined) return;
-    for (const f of forwards) {
-      batch.forwards!.push({ originSeq: f.originSeq, txn: f.txn as Buffer });
-      this.stat(to).sentBytes += f.txn.length + 16;
-    }
+    for (const f of forwards) batch.forwards!.push({ originSeq: f.originSeq, txn: f.txn as Buffer });
   }
 
   reject(to: number, rejections: ForwardRejection[]): void {
@@ -158,30 +175,16 @@ export class PeerTransport implements Transport {
 
   sendSnapshot(message: Message, open: () => AsyncIterable<Uint8Array>, done: (ok: boolean) => void): void {
     const link = this.links.get(message.to);
-    if (link === undefined) return done(false);
-    const logger = this.options.logger;
-    const call = link.client.InstallSnapshot((error, reply) => {
-      if (error) logger.warn({ peer: message.to, err: error.message }, 'snapshot transfer failed');
-      else if (reply && reply.refusal !== 'NONE') this.refused(message.to, reply);
-      done(!error && (reply?.refusal ?? 'NONE') === 'NONE');
-    });
-    void (async () => {
-      try {
-        const header: SnapshotPart = { clusterId: this.options.clusterId(), from: this.options.id, to: message.to, message: toWire(message) };
-        call.write(header);
-        for await (const chunk of open()) {
-          for (let at = 0; at < chunk.length; at += SNAPSHOT_CHUNK_BYTES) {
-            const part = chunk.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
-            this.stat(message.to).sentBytes += part.length;
-            if (!call.write({ data: part as Buffer })) await new Promise((r) => call.once('drain', r));
-          }
-        }
-        call.end();
-      } catch (error) {
-        logger.warn({ peer: message.to, err: error }, 'cannot read snapshot to send');
-        call.cancel();
-      }
-    })();
+    const socket = link && !this.stopped ? connect(link.address) : undefined;
+    if (socket === undefined) return done(false);
+    new SnapshotSender(socket, this.options.logger, message.to, (reply) => {
+      if (reply && reply.refusal !== 'NONE') this.refused(message.to, reply);
+      done(reply?.refusal === 'NONE');
+    }).send(
+      { clusterId: this.options.clusterId(), from: this.options.id, to: message.to, message: toWire(message) },
+      open,
+      (bytes) => (this.stat(message.to).sentBytes += bytes),
+    );
   }
 
   peerStats(): { id: number; rttSeconds: number; sentBytes: number; receivedBytes: number }[] {
@@ -192,7 +195,11 @@ export class PeerTransport implements Transport {
     this.stopped = true;
     for (const link of this.links.values()) link.close();
     this.links.clear();
-    await shutdownGrpcServer(this.server, 1000);
+    const server = this.server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.inbound) socket.destroy();
+    await closed;
   }
 
   // ------------------------------------------------------------------ outbound
@@ -225,47 +232,62 @@ export class PeerTransport implements Transport {
       const batch = link.pending;
       if (batch === undefined) continue;
       link.pending = undefined;
-      if (link.stream !== undefined && now - Math.max(link.openedAt, link.lastReply) > SILENT_MS) {
+      if (link.socket !== undefined && now - Math.max(link.openedAt, link.lastReply) > SILENT_MS) {
         this.options.logger.debug({ peer: link.id }, 'peer silent: reconnecting');
         link.reset();
       }
-      const stream = this.streamTo(link, now);
-      if (stream === undefined) continue;
+      const socket = this.connectionTo(link, now);
+      if (socket === undefined) continue;
+      if (socket.writableLength > MAX_UNSENT_BYTES) {
+        this.options.logger.debug({ peer: link.id, unsent: socket.writableLength }, 'peer connection backed up: batch dropped');
+        continue;
+      }
       if (now - link.lastPing >= PING_INTERVAL_MS) {
         batch.pingMs = now;
         link.lastPing = now;
       }
-      if (estimateSize(batch) <= MAX_BATCH_BYTES) {
-        stream.write(batch);
-        continue;
+      const stats = this.stat(link.id);
+      for (const payload of encodeBatch(batch)) {
+        stats.sentBytes += payload.length + 5;
+        writeFrame(socket, FrameKind.Batch, payload);
       }
-      const { messages, touchedSessions, forwards, rejections, ...header } = batch;
-      for (const part of splitFrames(messages ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, messages: part });
-      for (const part of splitFrames(forwards ?? [], MAX_BATCH_BYTES)) stream.write({ ...header, forwards: part });
-      stream.write({ ...header, touchedSessions, rejections });
     }
   }
 
-  private streamTo(link: PeerLink, now: number): grpc.ClientDuplexStream<PeerBatch, PeerReply__Output> | undefined {
-    if (link.stream !== undefined) return link.stream;
+  private connectionTo(link: PeerLink, now: number): net.Socket | undefined {
+    if (link.socket !== undefined) return link.socket;
     if (now < link.retryAt) return undefined;
-    const stream = link.client.Stream();
-    link.stream = stream;
+    const socket = connect(link.address);
+    if (socket === undefined) return undefined;
+    link.socket = socket;
     link.openedAt = now;
+    const reader = new FrameReader(MAX_FRAME_BYTES);
     const broken = (reason: string) => {
-      if (link.stream !== stream) return;
-      link.stream = undefined;
+      socket.destroy();
+      if (link.socket !== socket) return;
+      link.socket = undefined;
       link.retryAt = Date.now() + RETRY_MS;
-      this.options.logger.debug({ peer: link.id, reason }, 'peer stream closed');
+      this.options.logger.debug({ peer: link.id, reason }, 'peer connection closed');
     };
-    stream.on('data', (reply: PeerReply__Output) => {
-      link.lastReply = Date.now();
-      if (reply.echoMs > 0) this.stat(link.id).rttSeconds = (Date.now() - reply.echoMs) / 1000;
-      if (reply.refusal !== 'NONE') this.refused(link.id, reply);
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = reader.push(chunk);
+      } catch (error) {
+        return broken((error as Error).message);
+      }
+      for (const frame of frames) {
+        const reply = frame.kind === FrameKind.Reply ? decodeOrUndefined(replyCodec, frame.payload) : undefined;
+        if (reply === undefined) return broken(`unexpected frame of kind ${frame.kind} from a peer`);
+        this.stat(link.id).receivedBytes += frame.payload.length + 5;
+        link.lastReply = Date.now();
+        if (reply.echoMs > 0) this.stat(link.id).rttSeconds = (Date.now() - reply.echoMs) / 1000;
+        if (reply.refusal !== 'NONE') this.refused(link.id, reply);
+      }
     });
-    stream.on('error', (error: grpc.ServiceError) => broken(error.details || error.message));
-    stream.on('end', () => broken('ended'));
-    return stream;
+    socket.on('error', (error) => broken(error.message));
+    socket.on('close', () => broken('closed'));
+    return socket;
   }
 
   private refused(peer: number, reply: PeerReply__Output): void {
@@ -275,51 +297,81 @@ export class PeerTransport implements Transport {
 
   // ------------------------------------------------------------------ inbound
 
-  private serveStream(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>): void {
-    // Whoever sends on this stream; told to the node when the stream closes, however it closes.
+  /** A connection from a peer: a stream of batches, or one snapshot transfer (told by its first frame). */
+  private accept(socket: net.Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    this.inbound.add(socket);
+    const reader = new FrameReader(MAX_FRAME_BYTES);
+    // Whoever sends batches on this connection; told to the node when it closes, however it closes.
     let from = 0;
-    let closed = false;
-    const disconnected = () => {
-      if (closed) return;
-      closed = true;
+    let refused = false;
+    let snapshot: SnapshotReceiver | undefined;
+    const close = (reason: string) => {
+      if (!this.inbound.delete(socket)) return;
+      socket.destroy();
+      snapshot?.abort(reason);
       if (from !== 0 && !this.stopped) this.handlers?.onDisconnected(from);
     };
-    call.on('data', (batch: PeerBatch__Output) => {
-      from ||= batch.from;
+    const protocolError = (reason: string) => {
+      this.options.logger.warn({ peer: from || undefined, remote: socket.remoteAddress, reason }, 'bad peer connection: closed');
+      close(reason);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      let frames: Frame[];
       try {
-        this.receive(call, batch);
+        frames = reader.push(chunk);
       } catch (error) {
-        // A handler's failure must never take the member down with it.
-        this.options.logger.error({ err: error, peer: batch.from }, 'failed to handle a peer batch');
+        return protocolError((error as Error).message);
+      }
+      for (const frame of frames) {
+        if (!this.inbound.has(socket)) return;
+        if (frame.kind === FrameKind.Batch && snapshot === undefined) {
+          const batch = decodeOrUndefined(batchCodec, frame.payload);
+          if (batch === undefined) return protocolError('undecodable batch');
+          from ||= batch.from;
+          try {
+            if (!this.receive(socket, batch, frame.payload.length + 5)) return void (refused = true);
+          } catch (error) {
+            // A handler's failure must never take the member down with it.
+            this.options.logger.error({ err: error, peer: batch.from }, 'failed to handle a peer batch');
+          }
+        } else if (frame.kind >= FrameKind.SnapshotOffer && from === 0) {
+          if (snapshot === undefined) socket.setTimeout(SNAPSHOT_IDLE_MS);
+          snapshot ??= new SnapshotReceiver(socket, this.handlers!, this.options.logger, (peer, bytes) => (this.stat(peer).receivedBytes += bytes));
+          const error = snapshot.frame(frame);
+          if (error) return protocolError(error);
+        } else {
+          return protocolError(`unexpected frame of kind ${frame.kind}`);
+        }
       }
     });
-    call.on('end', () => {
-      call.end();
-      disconnected();
-    });
-    call.on('error', disconnected);
-    call.on('cancelled', disconnected);
-    call.on('close', disconnected);
+    socket.setTimeout(INBOUND_IDLE_MS);
+    socket.on('timeout', () => close('idle'));
+    socket.on('error', (error) => close(error.message));
+    socket.on('close', () => close('closed'));
   }
 
-  private receive(call: grpc.ServerDuplexStream<PeerBatch__Output, PeerReply>, batch: PeerBatch__Output): void {
+  /** Hands a batch to the node; false if its sender was refused (the connection is ending). */
+  private receive(socket: net.Socket, batch: PeerBatch__Output, bytes: number): boolean {
     const handlers = this.handlers!;
     const refusal = handlers.admit(batch.from, batch.clusterId);
     if (refusal) {
-      call.write({ refusal: refusal.refusal, message: refusal.message });
-      call.end();
-      return;
+      writeFrame(socket, FrameKind.Reply, replyCodec.encode({ refusal: refusal.refusal, message: refusal.message }));
+      socket.end();
+      return false;
     }
-    if (batch.pingMs > 0) call.write({ refusal: 'NONE', echoMs: batch.pingMs });
+    this.stat(batch.from).receivedBytes += bytes;
+    if (batch.pingMs > 0) writeFrame(socket, FrameKind.Reply, replyCodec.encode({ refusal: 'NONE', echoMs: batch.pingMs }));
     if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
-    const stats = this.stat(batch.from);
     if (batch.messages.length > 0) {
       const messages: Message[] = [];
       for (const wire of batch.messages) {
         try {
-          const m = fromWire(wire);
-          stats.receivedBytes += approximateSize(m);
-          messages.push(m);
+          messages.push(fromWire(wire));
         } catch (error) {
           this.options.logger.warn({ peer: batch.from, err: error }, 'malformed raft message');
         }
@@ -336,41 +388,174 @@ export class PeerTransport implements Transport {
         batch.rejections.map((r) => ({ originSeq: r.originSeq, code: (r.error?.code ?? 'UNAVAILABLE') as ErrorCode, message: r.error?.message ?? '' })),
       );
     }
-  }
-
-  private serveSnapshot(call: grpc.ServerReadableStream<SnapshotPart__Output, PeerReply>, callback: grpc.sendUnaryData<PeerReply>): void {
-    const handlers = this.handlers!;
-    const iterator = call[Symbol.asyncIterator]() as AsyncIterator<SnapshotPart__Output>;
-    void (async () => {
-      try {
-        const first = await iterator.next();
-        if (first.done || !first.value.message) throw new Error('snapshot transfer without its header');
-        const header = first.value;
-        const refusal = handlers.admit(header.from, header.clusterId);
-        if (refusal) return callback(null, { refusal: refusal.refusal, message: refusal.message });
-        const stats = this.stat(header.from);
-        const chunks: AsyncIterable<Uint8Array> = {
-          [Symbol.asyncIterator]: () => ({
-            next: async () => {
-              const part = await iterator.next();
-              if (part.done) return { done: true, value: undefined };
-              stats.receivedBytes += part.value.data.length;
-              return { done: false, value: part.value.data };
-            },
-          }),
-        };
-        await handlers.onSnapshot(header.from, fromWire(header.message!), chunks);
-        callback(null, { refusal: 'NONE' });
-      } catch (error) {
-        this.options.logger.warn({ err: error }, 'snapshot receive failed');
-        callback({ code: grpc.status.INTERNAL, details: (error as Error).message } as grpc.ServiceError);
-      }
-    })();
+    return true;
   }
 
   private stat(id: number): PeerStats {
     let s = this.stats.get(id);
     if (s === undefined) this.stats.set(id, (s = { sentBytes: 0, receivedBytes: 0, rttSeconds: 0 }));
     return s;
+  }
+}
+
+function decodeOrUndefined<T>(c: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T | undefined {
+  try {
+    return c.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Streams one snapshot file on its own connection and waits for the receiver's one reply. */
+class SnapshotSender {
+  private finished = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly logger: Logger,
+    private readonly peer: number,
+    private readonly onDone: (reply: PeerReply__Output | undefined) => void,
+  ) {
+    const reader = new FrameReader(MAX_FRAME_BYTES);
+    socket.setTimeout(SNAPSHOT_IDLE_MS, () => this.finish(undefined, 'idle for too long'));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        const reply = reader.push(chunk).find((f) => f.kind === FrameKind.Reply);
+        if (reply) this.finish(replyCodec.decode(reply.payload));
+      } catch (error) {
+        this.finish(undefined, (error as Error).message);
+      }
+    });
+    socket.on('error', (error) => this.finish(undefined, error.message));
+    socket.on('close', () => this.finish(undefined, 'connection closed before the receiver answered'));
+  }
+
+  send(header: SnapshotOffer, open: () => AsyncIterable<Uint8Array>, count: (bytes: number) => void): void {
+    void (async () => {
+      try {
+        await this.write(FrameKind.SnapshotOffer, offerCodec.encode(header), count);
+        for await (const chunk of open()) {
+          for (let at = 0; at < chunk.length; at += SNAPSHOT_CHUNK_BYTES) {
+            await this.write(FrameKind.SnapshotData, chunk.subarray(at, at + SNAPSHOT_CHUNK_BYTES), count);
+          }
+        }
+        await this.write(FrameKind.SnapshotEnd, new Uint8Array(0), count);
+      } catch (error) {
+        this.finish(undefined, `cannot read snapshot to send: ${(error as Error).message}`);
+      }
+    })();
+  }
+
+  private async write(kind: FrameKind, payload: Uint8Array, count: (bytes: number) => void): Promise<void> {
+    if (this.finished) return;
+    count(payload.length + 5);
+    if (writeFrame(this.socket, kind, payload)) return;
+    await new Promise<void>((resolve) => {
+      const go = () => {
+        this.socket.off('drain', go);
+        this.socket.off('close', go);
+        resolve();
+      };
+      this.socket.on('drain', go);
+      this.socket.on('close', go);
+    });
+  }
+
+  private finish(reply: PeerReply__Output | undefined, failure?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (failure) this.logger.warn({ peer: this.peer, err: failure }, 'snapshot transfer failed');
+    this.socket.destroy();
+    this.onDone(reply);
+  }
+}
+
+/**
+ * The receiving end of a snapshot transfer: hands the chunks to the node as they arrive (reading
+ * stops while SNAPSHOT_CHUNKS_AHEAD are waiting), answers once the node has stored and stepped it.
+ */
+class SnapshotReceiver {
+  private header: SnapshotOffer__Output | undefined;
+  private admitted = false;
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handlers: PeerHandlers,
+    private readonly logger: Logger,
+    private readonly count: (peer: number, bytes: number) => void,
+  ) {}
+
+  /** Takes one frame; returns what is wrong with it, if anything. */
+  frame(frame: Frame): string | undefined {
+    if (this.ended) return 'a frame after the end of a snapshot';
+    if (frame.kind === FrameKind.SnapshotOffer) {
+      if (this.header !== undefined) return 'a second snapshot header';
+      const header = decodeOrUndefined(offerCodec, frame.payload);
+      if (header?.message == null) return 'undecodable snapshot header';
+      this.header = header;
+      this.start(header);
+    } else if (this.header === undefined) {
+      return 'snapshot data without its header';
+    } else if (frame.kind === FrameKind.SnapshotEnd) {
+      this.ended = true;
+      // The sender now waits, without a byte either way, while the node stores the snapshot.
+      this.socket.setTimeout(0);
+    } else {
+      if (this.admitted) this.count(this.header.from, frame.payload.length + 5);
+      this.chunks.push(frame.payload);
+      if (this.chunks.length >= SNAPSHOT_CHUNKS_AHEAD) this.socket.pause();
+    }
+    this.wake?.();
+    return undefined;
+  }
+
+  abort(reason: string): void {
+    if (this.ended) return;
+    this.failure ??= new Error(`snapshot transfer cut off: ${reason}`);
+    this.wake?.();
+  }
+
+  private start(header: SnapshotOffer__Output): void {
+    const refusal = this.handlers.admit(header.from, header.clusterId);
+    if (refusal) {
+      this.reply({ refusal: refusal.refusal, message: refusal.message });
+      return;
+    }
+    this.admitted = true;
+    const chunks: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({ next: () => this.next() }),
+    };
+    void (async () => {
+      try {
+        await this.handlers.onSnapshot(header.from, fromWire(header.message!), chunks);
+        this.reply({ refusal: 'NONE' });
+      } catch (error) {
+        this.logger.warn({ peer: header.from, err: error }, 'snapshot receive failed');
+        this.socket.destroy();
+      }
+    })();
+  }
+
+  private async next(): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk !== undefined) {
+        if (this.chunks.length < SNAPSHOT_CHUNKS_AHEAD) this.socket.resume();
+        return { done: false, value: chunk };
+      }
+      if (this.ended) return { done: true, value: undefined };
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+
+  private reply(reply: PeerReply): void {
+    writeFrame(this.socket, FrameKind.Reply, replyCodec.encode(reply));
+    this.socket.end();
   }
 }
