@@ -237,6 +237,12 @@ export class Session extends EventEmitter {
             stream.cancel();
             return reject(errorFromCode(first.error.code as string, `${endpoint}: ${first.error.message}`));
           }
+          // Closed while this connect was on its way: the session must not come back to life (and be
+          // kept alive by this client's pings forever). Dropping the stream lets it expire.
+          if (this.state === 'closed' || this.state === 'expired') {
+            stream.cancel();
+            return resolve();
+          }
           this.opened(stream, endpoint, first.connect!, first.zxid);
           resolve();
           this.receive({ responses: down.responses.slice(1) });

@@ -2,8 +2,8 @@
  * HTTP/2 flow-control windows for Conclave's gRPC traffic. Node's default window is 64 KiB per
  * stream and per connection: a sender stops after 64 KiB until the receiver's WINDOW_UPDATE comes
  * back, so a 100 KB value takes two round trips, and all the sessions multiplexed on one connection
- * share those 64 KiB. Conclave's values go up to 1 MiB and its peer streams carry batches of them,
- * so both ends advertise FLOW_CONTROL_WINDOW_BYTES instead.
+ * share those 64 KiB. Conclave's values go up to 1 MiB and a session stream carries batches of
+ * them, so both ends advertise FLOW_CONTROL_WINDOW_BYTES instead.
  *
  * Clients: grpc-js's channel option `grpc-node.flow_control_window` (stream and connection windows).
  * Servers: grpc-js (1.14) has no option for it yet (grpc/grpc-node#3058), so widenServerWindows()

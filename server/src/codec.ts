@@ -14,7 +14,7 @@ const memberCodec = codec<Member, Member>('conclave.v1.Member');
 export const encodeTxn = (txn: Partial<Txn>): Uint8Array => txnCodec.encode(txn);
 /**
  * Decodes a transaction; node data is copied out of `bytes`. Decoded bytes are views into the
- * message they came in (a whole batch from a peer stream); the tree keeps data for a long time and
+ * message they came in (a whole batch from a peer connection); the tree keeps data for a long time and
  * must not keep those messages alive. Small copies come from Node's shared buffer pool, which costs
  * less memory per znode than a buffer of its own.
  */

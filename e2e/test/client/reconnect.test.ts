@@ -148,6 +148,30 @@ describe('client: reconnects and session moves (real 3-member cluster)', functio
     await client.close();
   });
 
+  it('close() while a reconnection is on its way: the session ends, and the reconnection does not revive it', async () => {
+    const client = await Conclave.connect({ endpoints: cluster.endpoints(), sessionTimeoutMs: 3_000 });
+    const session = client.sessionId;
+    const p = unique();
+    await client.create(p, '', { kind: 'EPHEMERAL' });
+    const states: SessionState[] = [];
+    client.onState((s) => states.push(s));
+    // Every member silent: the client leaves its member and its next connect waits for an answer.
+    for (const id of [1, 2, 3]) cluster.pause(id);
+    await waitFor(() => states.includes('disconnected'), 10_000, 'the client notices');
+    await new Promise((r) => setTimeout(r, 100));
+    await client.close();
+    for (const id of [1, 2, 3]) cluster.resume(id);
+    // The connect sent while silent is answered now; the closed client must drop that stream.
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(client.state, 'closed', `states: ${states.join(' -> ')}`);
+    const other = await Conclave.connect({ endpoints: cluster.endpoints() });
+    try {
+      await waitFor(async () => (await other.exists(p, { linearizable: true })) === null, 15_000, `session ${session}'s ephemeral gone`);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('an in-flight request with an AbortSignal or a deadline gives up without breaking the session', async () => {
     const client = await Conclave.connect({ endpoints: cluster.endpoints() });
     const controller = new AbortController();

@@ -70,10 +70,3 @@ export function fromWire(m: RaftMessage__Output): Message {
     context: m.context.length > 0 ? m.context : undefined,
   };
 }
-
-/** Rough wire size of a message (for the bytes-per-peer metrics; exact sizes are not exposed by grpc-js). */
-export function approximateSize(m: Message): number {
-  let bytes = 48;
-  for (const e of m.entries) bytes += 24 + e.data.length;
-  return bytes;
-}

@@ -436,6 +436,8 @@ class SnapshotSender {
         await this.write(FrameKind.SnapshotOffer, offerCodec.encode(header), count);
         for await (const chunk of open()) {
           for (let at = 0; at < chunk.length; at += SNAPSHOT_CHUNK_BYTES) {
+            // Given up (the receiver answered, failed or went away): stop reading the file.
+            if (this.finished) return;
             await this.write(FrameKind.SnapshotData, chunk.subarray(at, at + SNAPSHOT_CHUNK_BYTES), count);
           }
         }

@@ -1,7 +1,7 @@
 /**
  * The framing of the peer protocol on a TCP connection: each frame is a 4-byte big-endian length
  * (of what follows), a 1-byte kind and a protobuf message (raft.proto). A connection carries one
- * kind of traffic, told by its first frame: a peer stream (Batch frames one way, Reply frames back)
+ * kind of traffic, told by its first frame: a stream of batches (Batch frames one way, Reply frames back)
  * or one snapshot transfer (SnapshotOffer, SnapshotData frames, SnapshotEnd; one Reply back).
  */
 
