@@ -23,7 +23,7 @@ import { FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /** A batch larger than this goes out in several frames, in order. */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
-/** Unsent bytes queued on a peer connection above which new batches are dropped (Raft resends). */
+/** Unsent bytes queued on a peer connection above which new batches are dropped (Raft resends them). */
 const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 /** Received snapshot chunks held before the connection stops reading. */
@@ -50,6 +50,8 @@ export interface PeerTransportOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** Unsent bytes queued on one peer connection above which new batches are dropped (default 64 MiB). */
+  maxUnsentBytes?: number;
 }
 
 interface PeerStats {
@@ -238,7 +240,7 @@ export class PeerTransport implements Transport {
       }
       const socket = this.connectionTo(link, now);
       if (socket === undefined) continue;
-      if (socket.writableLength > MAX_UNSENT_BYTES) {
+      if (socket.writableLength > (this.options.maxUnsentBytes ?? MAX_UNSENT_BYTES)) {
         this.options.logger.debug({ peer: link.id, unsent: socket.writableLength }, 'peer connection backed up: batch dropped');
         continue;
       }

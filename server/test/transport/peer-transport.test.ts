@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { silentLogger } from '../../src/logger.js';
 import { EntryType, MessageType, type Message } from '../../src/raft/types.js';
 import { PeerTransport, parsePeerAddress } from '../../src/transport/peer-transport.js';
@@ -220,6 +222,37 @@ describe('transport: PeerTransport over loopback TCP', function () {
     assert.equal(await send(), false, 'refused');
     assert.deepEqual(aHandlers.refusals.map((r) => r.refusal), ['MEMBER_REMOVED']);
     assert.equal(bHandlers.snapshots.length, 1);
+  });
+
+  it('drops batches for a peer that stops reading once its unsent bytes pass the bound, instead of buffering them', async () => {
+    // A "peer" that accepts and never reads: the kernel's buffers fill, then the connection's.
+    const stalled = new Set<net.Socket>();
+    const sink = net.createServer((socket) => {
+      socket.pause();
+      stalled.add(socket);
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const lines: { msg: string; unsent?: number }[] = [];
+    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    const limit = 1024 * 1024;
+    const a = new PeerTransport({ id: 1, clusterId: () => CLUSTER, selfAddress: () => '127.0.0.1:1', host: '127.0.0.1', port: 0, logger, maxUnsentBytes: limit });
+    await a.start(new Recorder());
+    open.push(a);
+    try {
+      a.setPeers(new Map([[2, `127.0.0.1:${(sink.address() as net.AddressInfo).port}`]]));
+      const entry = Buffer.alloc(256 * 1024, 1);
+      for (let i = 0; i < 400; i++) {
+        a.send([message(1, 2, i, entry)]); // 100 MiB in all
+        a.flush();
+        await new Promise((r) => setImmediate(r));
+      }
+      const dropped = lines.filter((l) => l.msg === 'peer connection backed up: batch dropped');
+      assert.ok(dropped.length >= 300, `${dropped.length} of 400 batches dropped`);
+      assert.ok(dropped.every((l) => l.unsent! <= limit + entry.length + 1024), `unsent bytes stay near the bound (max ${Math.max(...dropped.map((l) => l.unsent!))})`);
+    } finally {
+      for (const socket of stalled) socket.destroy();
+      await new Promise((resolve) => sink.close(resolve));
+    }
   });
 
   it('closes a connection that sends garbage or oversized frames, and keeps serving the others', async () => {
