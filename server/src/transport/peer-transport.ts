@@ -72,8 +72,7 @@ export function parsePeerAddress(address: string): { host: string; port: number 
 function connect(address: string): net.Socket | undefined {
   const target = parsePeerAddress(address);
   if (target === undefined) return undefined;
-  const socket = net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
-  return socket;
+  return net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
 }
 
 /** A batch encoded: in one piece, or in several in order when it is too large for one frame. */
@@ -195,7 +194,9 @@ export class PeerTransport implements Transport {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const link of this.links.values()) link.close();
+    // Nothing left to deliver matters now, and a connection still dialling an unreachable peer
+    // must not keep the process alive.
+    for (const link of this.links.values()) link.reset();
     this.links.clear();
     const server = this.server;
     if (server === undefined) return;
