@@ -290,11 +290,11 @@ const rawBytes = fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a));
 
 /** One frame: a well-formed message of its kind, random bytes, an unknown kind, or a lying length. */
 const peerFrameArb: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.constantFrom(...PEER_FRAMES).chain(({ kind, message }) =>
-    (message ? fc.oneof(messageArb(protoRoot().lookupType(message)).map((v) => encode(protoRoot().lookupType(message), v)), rawBytes) : rawBytes).map((payload) =>
-      peerFrame(kind, payload),
-    ),
-  ),
+  fc.constantFrom(...PEER_FRAMES).chain(({ kind, message }) => {
+    const type = message ? protoRoot().lookupType(message) : undefined;
+    const payloads = type ? fc.oneof(messageArb(type).map((v) => encode(type, v)), rawBytes) : rawBytes;
+    return payloads.map((payload) => peerFrame(kind, payload));
+  }),
   fc.tuple(fc.integer({ min: 0, max: 255 }), rawBytes).map(([kind, payload]) => peerFrame(kind, payload)),
   fc.tuple(fc.constantFrom(0, 2 ** 32 - 1, 64 * 1024 * 1024 + 2), rawBytes).map(([length, payload]) => peerFrame(1, payload, length)),
 );

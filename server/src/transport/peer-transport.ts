@@ -17,7 +17,7 @@ import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { fromWire, toWire } from './convert.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
-import { FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
+import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
 
 /** The largest frame either end accepts; a batch is cut into frames below it. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -251,7 +251,7 @@ export class PeerTransport implements Transport {
       }
       const stats = this.stat(link.id);
       for (const payload of encodeBatch(batch)) {
-        stats.sentBytes += payload.length + 5;
+        stats.sentBytes += payload.length + FRAME_HEADER_BYTES;
         writeFrame(socket, FrameKind.Batch, payload);
       }
     }
@@ -273,16 +273,10 @@ export class PeerTransport implements Transport {
       this.options.logger.debug({ peer: link.id, reason }, 'peer connection closed');
     };
     socket.on('data', (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (error) {
-        return broken((error as Error).message);
-      }
-      for (const frame of frames) {
+      for (const frame of reader.read(chunk, broken)) {
         const reply = frame.kind === FrameKind.Reply ? decodeOrUndefined(replyCodec, frame.payload) : undefined;
         if (reply === undefined) return broken(`unexpected frame of kind ${frame.kind} from a peer`);
-        this.stat(link.id).receivedBytes += frame.payload.length + 5;
+        this.stat(link.id).receivedBytes += frame.payload.length + FRAME_HEADER_BYTES;
         link.lastReply = Date.now();
         if (reply.echoMs > 0) this.stat(link.id).rttSeconds = (Date.now() - reply.echoMs) / 1000;
         if (reply.refusal !== 'NONE') this.refused(link.id, reply);
@@ -324,20 +318,14 @@ export class PeerTransport implements Transport {
     };
     socket.on('data', (chunk: Buffer) => {
       if (refused) return;
-      let frames: Frame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (error) {
-        return protocolError((error as Error).message);
-      }
-      for (const frame of frames) {
+      for (const frame of reader.read(chunk, protocolError)) {
         if (!this.inbound.has(socket)) return;
         if (frame.kind === FrameKind.Batch && snapshot === undefined) {
           const batch = decodeOrUndefined(batchCodec, frame.payload);
           if (batch === undefined) return protocolError('undecodable batch');
           from ||= batch.from;
           try {
-            if (!this.receive(socket, batch, frame.payload.length + 5)) return void (refused = true);
+            if (!this.receive(socket, batch, frame.payload.length + FRAME_HEADER_BYTES)) return void (refused = true);
           } catch (error) {
             // A handler's failure must never take the member down with it.
             this.options.logger.error({ err: error, peer: batch.from }, 'failed to handle a peer batch');
@@ -422,12 +410,10 @@ class SnapshotSender {
     const reader = new FrameReader(MAX_FRAME_BYTES);
     socket.setTimeout(SNAPSHOT_IDLE_MS, () => this.finish(undefined, 'idle for too long'));
     socket.on('data', (chunk: Buffer) => {
-      try {
-        const reply = reader.push(chunk).find((f) => f.kind === FrameKind.Reply);
-        if (reply) this.finish(replyCodec.decode(reply.payload));
-      } catch (error) {
-        this.finish(undefined, (error as Error).message);
-      }
+      const reply = reader.read(chunk, (reason) => this.finish(undefined, reason)).find((f) => f.kind === FrameKind.Reply);
+      if (reply === undefined) return;
+      const answer = decodeOrUndefined(replyCodec, reply.payload);
+      this.finish(answer, answer ? undefined : 'the receiver\'s reply does not decode');
     });
     socket.on('error', (error) => this.finish(undefined, error.message));
     socket.on('close', () => this.finish(undefined, 'connection closed before the receiver answered'));
@@ -453,7 +439,7 @@ class SnapshotSender {
 
   private async write(kind: FrameKind, payload: Uint8Array, count: (bytes: number) => void): Promise<void> {
     if (this.finished) return;
-    count(payload.length + 5);
+    count(payload.length + FRAME_HEADER_BYTES);
     if (writeFrame(this.socket, kind, payload)) return;
     await new Promise<void>((resolve) => {
       const go = () => {
@@ -510,7 +496,7 @@ class SnapshotReceiver {
       // The sender now waits, without a byte either way, while the node stores the snapshot.
       this.socket.setTimeout(0);
     } else {
-      if (this.admitted) this.count(this.header.from, frame.payload.length + 5);
+      if (this.admitted) this.count(this.header.from, frame.payload.length + FRAME_HEADER_BYTES);
       this.chunks.push(frame.payload);
       if (this.chunks.length >= SNAPSHOT_CHUNKS_AHEAD) this.socket.pause();
     }

@@ -25,7 +25,8 @@ export interface Frame {
   payload: Buffer;
 }
 
-const HEADER_BYTES = 5;
+/** Bytes in front of each payload: its length (4) and kind (1). */
+export const FRAME_HEADER_BYTES = 5;
 
 /** A frame the reader cannot accept; the connection it came on is closed. */
 export class FrameError extends Error {
@@ -37,7 +38,7 @@ export class FrameError extends Error {
  * Returns what the stream's write returned: false when it is over its high-water mark.
  */
 export function writeFrame(stream: Writable, kind: FrameKind, payload: Uint8Array): boolean {
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt32BE(payload.length + 1, 0);
   header[4] = kind;
   stream.cork();
@@ -60,6 +61,17 @@ export class FrameReader {
 
   constructor(private readonly maxFrameBytes: number) {}
 
+  /** The frames `chunk` completes; on a FrameError, none, after telling `fail` why. */
+  read(chunk: Buffer, fail: (reason: string) => void): Frame[] {
+    try {
+      return this.push(chunk);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      fail(error.message);
+      return [];
+    }
+  }
+
   push(chunk: Buffer): Frame[] {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
@@ -80,7 +92,7 @@ export class FrameReader {
       }
       const kind = data[at + 4]!;
       if (!(kind in FrameKind)) throw new FrameError(`unknown peer frame kind ${kind}`);
-      frames.push({ kind, payload: data.subarray(at + HEADER_BYTES, at + 4 + length) });
+      frames.push({ kind, payload: data.subarray(at + FRAME_HEADER_BYTES, at + 4 + length) });
       at += 4 + length;
     }
     const rest = data.subarray(at);

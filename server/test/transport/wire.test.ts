@@ -31,5 +31,8 @@ describe('transport: peer frames', () => {
     unknown[4] = 99;
     assert.throws(() => new FrameReader(100).push(unknown), /unknown peer frame kind 99/);
     assert.throws(() => new FrameReader(100).push(Buffer.from([0, 0, 0, 0])), FrameError, 'a frame without even its kind');
+    const reasons: string[] = [];
+    assert.deepEqual(new FrameReader(100).read(unknown, (reason) => reasons.push(reason)), []);
+    assert.deepEqual(reasons, ['unknown peer frame kind 99'], 'read() hands the reason to its callback instead of throwing');
   });
 });
