@@ -12,7 +12,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Conclave } from '@conclave/client';
+import { Conclave, UnavailableError } from '@conclave/client';
 import { checkHistories, writeHistory, type Verdict } from './checker.js';
 import { NemesisCluster } from './cluster.js';
 import { firstDifference, memberDigest, stateMachineDigest, type TreeDigest } from './digest.js';
@@ -121,14 +121,15 @@ export async function runNemesis(options: NemesisRunOptions): Promise<NemesisRep
     const healStarted = Date.now();
     await cluster.healAll(120_000);
     const client = await Conclave.connect({ endpoints: cluster.endpoints(), requestTimeoutMs: 30_000 });
-    const healed = await client.set('/nem', `healed ${Date.now()}`);
+    const afterHeal = Date.now() + 60_000;
+    const healed = await retryLostConnection('the heal write', afterHeal, log, () => client.set('/nem', `healed ${Date.now()}`));
     // Acknowledged after everything before it in the log: bounds when any earlier write took effect.
     const healAck = [healed.mzxid, now()] as const;
     const recoveryMs = Date.now() - healStarted;
     findings.push({ workload: 'run', check: 'after healing, a write commits within 30 s', ok: recoveryMs < 30_000, detail: `${recoveryMs} ms` });
     log(`healed; a write committed ${recoveryMs} ms after healing began`);
 
-    for (const w of workloads) await w.finish(client);
+    for (const w of workloads) await retryLostConnection(`the final reads of ${w.name}`, afterHeal, log, () => w.finish(client));
     await client.close();
     await ctx.closeAll();
     for (const w of workloads) for (const h of w.checked()) h.history.close();
@@ -299,4 +300,21 @@ export function formatReport(report: NemesisReport): string {
   for (const f of report.findings) lines.push(`  ${f.ok ? 'ok  ' : 'FAIL'} [${f.workload}] ${f.check}: ${f.detail}`);
   if (!report.ok) lines.push(`kept for inspection: ${report.dir} (nemesis log in report.json)`);
   return lines.join('\n');
+}
+
+/**
+ * Runs an idempotent step of the heal phase again when the member under the client stops answering
+ * (the client moves to another member): what the checks judge is the data, and how long recovery
+ * took is measured by the heal write's time. Each retry is logged with its reason.
+ */
+async function retryLostConnection<T>(what: string, deadline: number, log: (line: string) => void, step: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof UnavailableError) || Date.now() > deadline) throw error;
+      log(`${what} failed (${(error as Error).message}); retrying`);
+      await sleep(500);
+    }
+  }
 }

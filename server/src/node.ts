@@ -124,6 +124,11 @@ export class ConclaveNode implements PeerHandlers {
 
   private leader = 0;
   private role: Role = Role.Follower;
+  /**
+   * The leader this follower forwarded its writes to, lost (a failed pre-vote clears the leader),
+   * while it waits to hear from it again in the same term: its writes are still in that leader's log.
+   */
+  private lostLeader: { id: number; term: number; since: number } | undefined;
   private stopped = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticks = 0;
@@ -294,6 +299,7 @@ export class ConclaveNode implements PeerHandlers {
     this.raft.tick();
     const now = this.deps.clock.now();
     this.pending.expire(now);
+    this.failLostWrites(now);
     this.readBarrier.tick(now);
     if (this.isLeader) this.leaderDuties(now);
     else if (this.ticks % TOUCH_FLUSH_TICKS === 0) this.flushTouches();
@@ -511,7 +517,7 @@ export class ConclaveNode implements PeerHandlers {
   onRejections(_from: number, rejections: ForwardRejection[]): void {
     for (const r of rejections) {
       const code: ErrorCode = r.code === 'NOT_LEADER' ? 'UNAVAILABLE' : r.code;
-      this.pending.fail(r.originSeq, new ConclaveError(code, `the leader did not accept the write (${r.message}); it was not applied`));
+      this.pending.fail(r.originSeq, new ConclaveError(code, `the write was not applied: ${r.message}`));
     }
   }
 
@@ -682,21 +688,47 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   private onSoftState(leader: number, role: Role): void {
-    const leaderChanged = leader !== this.leader;
+    const previous = this.leader;
+    const leaderChanged = leader !== previous;
     const wasLeader = this.role === Role.Leader;
     this.leader = leader;
     this.role = role;
     if (leaderChanged) {
       this.deps.logger.info({ leader, role }, leader === 0 ? 'lost the leader' : 'new leader');
       this.deps.metrics.leaderChanges.inc();
-      this.pending.failAll(leader === 0 ? 'the leader was lost' : `the leader changed to member ${leader}`);
-      if (leader === 0) this.readBarrier.failAll('the leader was lost');
+      const lost = this.lostLeader;
+      this.lostLeader = undefined;
+      if (leader === 0) {
+        // A follower that campaigns (its leader went quiet, or the connection from it closed) has no
+        // leader until a vote decides; if the same leader speaks again in the same term, the writes
+        // forwarded to it are still in its log. So keep them for a while (see failLostWrites);
+        // reads are retried cheaply, so they fail at once.
+        if (wasLeader || previous === 0) this.pending.failAll('the leader was lost');
+        else this.lostLeader = { id: previous, term: this.raft.term, since: this.deps.clock.now() };
+        this.readBarrier.failAll('the leader was lost');
+      } else if (lost === undefined || lost.id !== leader || lost.term !== this.raft.term) {
+        this.pending.failAll(`the leader changed to member ${leader}`);
+      }
       for (const check of [...this.leaderWaiters]) check();
     }
     if (role === Role.Leader && !wasLeader) {
       this.tracker.resetAll(this.deps.clock.now());
       this.reaping.clear();
     }
+  }
+
+  /**
+   * The writes kept through a loss of the leader fail (outcome unknown) once this member moves to a
+   * new term, which that leader cannot commit in, or when no leader came back within two election
+   * timeouts.
+   */
+  private failLostWrites(now: number): void {
+    const lost = this.lostLeader;
+    if (lost === undefined) return;
+    const patienceMs = 2 * this.options.electionTicks * this.options.tickMs;
+    if (this.raft.term === lost.term && now - lost.since < patienceMs) return;
+    this.lostLeader = undefined;
+    this.pending.failAll('the leader was lost');
   }
 
   // ------------------------------------------------------------------ apply

@@ -142,6 +142,11 @@ export class RawNode {
     return this.raft.role;
   }
 
+  /** This member's current term (as for role, perhaps ahead of the Ready being handled). */
+  get term(): number {
+    return this.raft.term;
+  }
+
   /**
    * The highest committed index whose entry is already in stable storage as this log has it (not
    * about to be overwritten): the node may apply up to it from storage as soon as a message moves

@@ -95,6 +95,10 @@ class PeerLink {
   /** When the current connection was opened and when it last carried a reply (ms). */
   openedAt = 0;
   lastReply = 0;
+  /** The current connection was established (not just dialled). */
+  established = false;
+  /** Forwarded writes queued on the connection while it was still dialling: unsent if the dial fails. */
+  forwardsInDial: { originSeq?: unknown }[] = [];
 
   constructor(readonly id: number, readonly address: string) {}
 
@@ -164,7 +168,7 @@ export class PeerTransport implements Transport {
 
   forward(to: number, forwards: ForwardedTxn[]): void {
     const batch = this.batchFor(to);
-    if (batch === undefined) return;
+    if (batch === undefined) return this.unsent(to, forwards, this.stopped ? 'this member is stopping' : `member ${to} is unknown here`);
     for (const f of forwards) batch.forwards!.push({ originSeq: f.originSeq, txn: f.txn as Buffer });
   }
 
@@ -240,9 +244,13 @@ export class PeerTransport implements Transport {
         link.reset();
       }
       const socket = this.connectionTo(link, now);
-      if (socket === undefined) continue;
+      if (socket === undefined) {
+        this.unsent(link.id, batch.forwards ?? [], `no connection to member ${link.id}`);
+        continue;
+      }
       if (socket.writableLength > (this.options.maxUnsentBytes ?? MAX_UNSENT_BYTES)) {
         this.options.logger.debug({ peer: link.id, unsent: socket.writableLength }, 'peer connection backed up: batch dropped');
+        this.unsent(link.id, batch.forwards ?? [], `the connection to member ${link.id} is backed up`);
         continue;
       }
       if (now - link.lastPing >= PING_INTERVAL_MS) {
@@ -254,7 +262,19 @@ export class PeerTransport implements Transport {
         stats.sentBytes += payload.length + FRAME_HEADER_BYTES;
         writeFrame(socket, FrameKind.Batch, payload);
       }
+      if (!link.established && batch.forwards) link.forwardsInDial.push(...batch.forwards);
     }
+  }
+
+  /**
+   * Forwarded writes that never left this member were certainly not applied: the node fails them at
+   * once (the client may retry them) instead of letting them wait for their deadline. Told on a later
+   * turn, so the node never hears of them in the middle of the call that sent them.
+   */
+  private unsent(to: number, forwards: readonly { originSeq?: unknown }[], reason: string): void {
+    if (forwards.length === 0) return;
+    const rejections = forwards.map((f) => ({ originSeq: Number(f.originSeq), code: 'UNAVAILABLE' as ErrorCode, message: reason }));
+    queueMicrotask(() => this.handlers?.onRejections(to, rejections));
   }
 
   private connectionTo(link: PeerLink, now: number): net.Socket | undefined {
@@ -264,13 +284,27 @@ export class PeerTransport implements Transport {
     if (socket === undefined) return undefined;
     link.socket = socket;
     link.openedAt = now;
+    link.established = false;
+    link.forwardsInDial = [];
+    socket.once('connect', () => {
+      if (link.socket !== socket) return;
+      link.established = true;
+      link.forwardsInDial = [];
+    });
     const reader = new FrameReader(MAX_FRAME_BYTES);
     const broken = (reason: string) => {
       socket.destroy();
       if (link.socket !== socket) return;
       link.socket = undefined;
-      link.retryAt = Date.now() + RETRY_MS;
       this.options.logger.debug({ peer: link.id, reason }, 'peer connection closed');
+      if (!link.established) {
+        this.unsent(link.id, link.forwardsInDial, `cannot connect to member ${link.id} (${reason})`);
+        link.forwardsInDial = [];
+      }
+      // A connection that worked and then broke (the peer restarted, a middlebox reset it) is dialled
+      // again with the next batch: the peer's election timer runs meanwhile. Only failed dials back off.
+      const lived = Date.now() - link.openedAt;
+      link.retryAt = link.established && lived >= RETRY_MS ? 0 : Date.now() + RETRY_MS;
     };
     socket.on('data', (chunk: Buffer) => {
       for (const frame of reader.read(chunk, broken)) {

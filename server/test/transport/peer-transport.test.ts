@@ -194,6 +194,39 @@ describe('transport: PeerTransport over loopback TCP', function () {
     assert.ok(again.messages.every((m) => m.index >= 2), 'nothing from before the restart arrives late');
   });
 
+  it('dials again at once, not after the retry pause, when a connection that worked breaks', async () => {
+    const { a, b } = await pair();
+    const port = b.boundPort;
+    a.send([message(1, 2, 1)]);
+    await new Promise((r) => setTimeout(r, 300));
+    await b.stop();
+    const again = new Recorder();
+    const b2 = await member(2, again, port);
+    open.push(b2);
+    // Let the sender see its connection close, then send once: with a pause before redialling the
+    // message would be dropped (the peer's election timer runs meanwhile).
+    await new Promise((r) => setTimeout(r, 100));
+    a.send([message(1, 2, 2)]);
+    await again.until(() => again.messages.length === 1, 'the message on a new connection', 2000);
+  });
+
+  it('fails forwarded writes it cannot send at once, as not applied: peer down, dial failing, peer unknown', async () => {
+    const { a, b, aHandlers } = await pair();
+    await b.stop();
+    const txn = Buffer.from('write');
+    a.forward(2, [{ originSeq: 5, txn }]);
+    a.flush();
+    await aHandlers.until(() => aHandlers.rejections.length === 1, 'the rejection of a write queued on a failed dial');
+    a.forward(2, [{ originSeq: 6, txn }]);
+    a.flush();
+    a.forward(9, [{ originSeq: 7, txn }]);
+    await aHandlers.until(() => aHandlers.rejections.length === 3, 'the rejections while redialling waits, and for an unknown member');
+    assert.deepEqual(aHandlers.rejections.map((r) => [r.originSeq, r.code]), [[5, 'UNAVAILABLE'], [6, 'UNAVAILABLE'], [7, 'UNAVAILABLE']]);
+    assert.match(aHandlers.rejections[0]!.message, /cannot connect to member 2/);
+    assert.match(aHandlers.rejections[1]!.message, /no connection to member 2/);
+    assert.match(aHandlers.rejections[2]!.message, /member 9 is unknown/);
+  });
+
   it('streams a snapshot in chunks and reports the outcome; a refused or failed one reports false', async () => {
     const { a, bHandlers, aHandlers } = await pair();
     const file = Buffer.alloc(5 * 1024 * 1024 + 17);
