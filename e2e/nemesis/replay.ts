@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SnapshotStore, Wal } from '@conclave/server/dist/src/storage/index.js';
 import { SnapshotRestorer, StateMachine, type ApplyOutcome, type Txn } from '@conclave/server/dist/src/fsm/state-machine.js';
-import { decodeSnapshotRecord, decodeTxn } from '@conclave/server/dist/src/codec.js';
+import { addSnapshotRecord, decodeTxn } from '@conclave/server/dist/src/codec.js';
 import { EntryType, type Entry } from '@conclave/server/dist/src/raft/index.js';
 import { LogReplay } from '@conclave/server/dist/src/storage/log-store.js';
 import { scanSegment } from '@conclave/server/dist/src/storage/wal-format.js';
@@ -74,7 +74,7 @@ export async function replayMember(id: number, dataDir: string, commitIndex: num
       const file = (await store.list()).filter((s) => s.meta.index >= from).sort((a, b) => a.meta.index - b.meta.index)[0];
       if (file === undefined) throw new Error(`member ${id}: no snapshot continues its log (first entry ${from + 1})`);
       const restorer = new SnapshotRestorer();
-      for await (const bytes of store.read(file.path)) restorer.add(decodeSnapshotRecord(bytes));
+      for await (const batch of store.read(file.path)) for (const bytes of batch) addSnapshotRecord(restorer, bytes);
       fsm = restorer.finish();
       coveredFrom = file.meta.index;
       recovered.entries = whole.length > 0 ? whole : recovered.entries;

@@ -4,8 +4,8 @@
  */
 import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
-import type { SnapshotRecord, Txn } from './fsm/state-machine.js';
-import { NODE_KINDS } from './tree/tree.js';
+import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine, Txn } from './fsm/state-machine.js';
+import { decodeNodeRecord, encodeNodeRecord } from './node-record.js';
 
 const txnCodec = codec<Partial<Txn>, Txn>('conclave.raft.v1.Txn');
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
@@ -28,47 +28,25 @@ export function decodeTxn(bytes: Uint8Array): Txn {
   }
   return txn;
 }
-export const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
-type RawNode = Omit<NonNullable<SnapshotRecord['node']>, 'kind'> & { kind: number };
+const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
+
+/** The records of a snapshot of `fsm`, encoded (node records by hand: node-record.ts). */
+export function* snapshotRecordBytes(fsm: StateMachine, meta: SnapshotMetaRecord): Generator<Uint8Array> {
+  for (const part of fsm.snapshotParts(meta)) yield Array.isArray(part) ? encodeNodeRecord(part[0], part[1]) : encodeSnapshotRecord(part);
+}
 
 /**
- * Decodes a snapshot record; node data is copied out of `bytes` (see decodeTxn). Node records are
- * most of a snapshot, so they skip the conversion to the gRPC shape (restart time).
+ * Decodes one record into `restorer`. `bytes` may be a view into a chunk of the snapshot file:
+ * node data and session secrets are copied out of it (see decodeTxn).
  */
-export function decodeSnapshotRecord(bytes: Uint8Array): SnapshotRecord {
-  const raw = recordCodec.decodeRaw(bytes) as { node?: RawNode | null };
-  if (raw.node == null) return recordCodec.decode(bytes);
-  const n = raw.node;
-  return { node: { path: n.path, data: Buffer.from(n.data), stat: statOfNumbers(n.stat), kind: NODE_KINDS[n.kind] ?? String(n.kind), ttlMs: asNumber(n.ttlMs) } };
+export function addSnapshotRecord(restorer: SnapshotRestorer, bytes: Uint8Array): void {
+  const node = decodeNodeRecord(bytes);
+  if (node !== undefined) return restorer.addNode(node.path, node.node);
+  const record = recordCodec.decode(bytes);
+  if (record.session) record.session.secret = Buffer.from(record.session.secret);
+  restorer.add(record);
 }
 
-type Stat = NonNullable<NonNullable<SnapshotRecord['node']>['stat']>;
-
-/**
- * A raw decode gives 64-bit fields as Long objects unless the process decodes longs as numbers
- * (decodeLongsAsNumbers, set by the server's main only): tools and tests that read snapshots must
- * get the same numbers the server does (an owner kept as a Long matches no session).
- */
-function statOfNumbers(stat: Stat | null): Stat | null {
-  if (stat == null || typeof stat.czxid === 'number') return stat;
-  return {
-    czxid: asNumber(stat.czxid),
-    mzxid: asNumber(stat.mzxid),
-    pzxid: asNumber(stat.pzxid),
-    ctime: asNumber(stat.ctime),
-    mtime: asNumber(stat.mtime),
-    version: stat.version,
-    cversion: stat.cversion,
-    aversion: stat.aversion,
-    ephemeralOwner: asNumber(stat.ephemeralOwner),
-    dataLength: stat.dataLength,
-    numChildren: stat.numChildren,
-  };
-}
-
-function asNumber(value: unknown): number {
-  return typeof value === 'number' ? value : Number(value);
-}
 export const encodeMember = (member: Member): Uint8Array => memberCodec.encode(member);
 export const decodeMember = (bytes: Uint8Array): Member => memberCodec.decode(bytes);
 

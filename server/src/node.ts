@@ -14,7 +14,7 @@ import {
   asConclaveError,
   type ErrorCode,
 } from './errors.js';
-import { decodeMember, decodeSnapshotRecord, decodeTxn, encodeMember, encodeSnapshotRecord, encodeTxn, stampTime } from './codec.js';
+import { addSnapshotRecord, decodeMember, decodeTxn, encodeMember, encodeTxn, snapshotRecordBytes, stampTime } from './codec.js';
 import { StateMachine, SnapshotRestorer, type ApplyOutcome, type Txn } from './fsm/state-machine.js';
 import { PendingWrites, type WriteCallback } from './pipeline/pending.js';
 import { ReadBarrier } from './pipeline/read-barrier.js';
@@ -214,7 +214,7 @@ export class ConclaveNode implements PeerHandlers {
       const genesis: SnapshotMeta = { index: 0, term: 0, conf: { voters: options.founders.map((m) => m.id), learners: [] } };
       raftStorage.applySnapshot(genesis);
       fsm.bootstrap(options.clusterId, options.founders);
-      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...fsm.snapshotRecords(genesis)].map(encodeSnapshotRecord));
+      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...snapshotRecordBytes(fsm, genesis)]);
       if (recovered.entries.length === 0 && recovered.hardState === undefined) {
         if (options.bootstrap) {
           if (!genesis.conf.voters.includes(options.id)) {
@@ -855,8 +855,8 @@ export class ConclaveNode implements PeerHandlers {
    */
   private async *encodedRecords(meta: SnapshotMeta, read: () => void): AsyncGenerator<Uint8Array> {
     let n = 0;
-    for (const record of this.fsm.snapshotRecords(meta)) {
-      yield encodeSnapshotRecord(record);
+    for (const record of snapshotRecordBytes(this.fsm, meta)) {
+      yield record;
       if (++n % 2000 === 0) await new Promise((r) => setImmediate(r));
     }
     read();
@@ -1011,9 +1011,9 @@ async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ 
   return (await snapshots.list()).find((s) => s.meta.index === index);
 }
 
-async function restoreFrom(records: AsyncIterable<Uint8Array>): Promise<StateMachine> {
+async function restoreFrom(records: AsyncIterable<Uint8Array[]>): Promise<StateMachine> {
   const restorer = new SnapshotRestorer();
-  for await (const bytes of records) restorer.add(decodeSnapshotRecord(bytes));
+  for await (const batch of records) for (const bytes of batch) addSnapshotRecord(restorer, bytes);
   return restorer.finish();
 }
 

@@ -329,8 +329,12 @@ export class StateMachine {
     }
   }
 
-  /** The whole state as snapshot records: the header, nodes (parents first), then sessions. */
-  *snapshotRecords(meta: SnapshotMetaRecord): Generator<SnapshotRecord> {
+  /**
+   * The whole state in snapshot order: the header record, nodes (parents first) as [path, node]
+   * pairs for the caller to encode (codec.ts snapshotRecordBytes writes them by hand), then session
+   * records.
+   */
+  *snapshotParts(meta: SnapshotMetaRecord): Generator<SnapshotRecord | [string, ZNode]> {
     yield {
       header: {
         format: 1,
@@ -343,11 +347,21 @@ export class StateMachine {
         lastTimeMs: this.lastTime,
       },
     };
-    for (const [path, node] of this.tree.walk()) {
-      yield { node: { path, data: node.data, stat: node.stat(), kind: node.kind, ttlMs: node.ttl } };
-    }
+    yield* this.tree.walk();
     for (const s of this.sessions.values()) {
       yield { session: { id: s.id, timeoutMs: s.timeoutMs, secret: s.secret, lease: s.lease, owner: s.owner } };
+    }
+  }
+
+  /** The whole state as snapshot records (snapshotParts with the nodes as records too). */
+  *snapshotRecords(meta: SnapshotMetaRecord): Generator<SnapshotRecord> {
+    for (const part of this.snapshotParts(meta)) {
+      if (!Array.isArray(part)) {
+        yield part;
+        continue;
+      }
+      const [path, node] = part;
+      yield { node: { path, data: node.data, stat: node.stat(), kind: node.kind, ttlMs: node.ttl } };
     }
   }
 
@@ -414,11 +428,17 @@ export class SnapshotRestorer {
       node.mtime = stat!.mtime;
       node.version = stat!.version;
       node.cversion = stat!.cversion;
-      fsm.tree.restoreNode(path, node);
+      this.addNode(path, node);
     } else if (record.session) {
       const s = record.session;
       fsm.sessions.set(s.id, { id: s.id, timeoutMs: s.timeoutMs, secret: s.secret, lease: s.lease, owner: s.owner });
     }
+  }
+
+  /** A node record, decoded straight into its node (codec.ts addSnapshotRecord). */
+  addNode(path: string, node: ZNode): void {
+    if (this.header == null) throw new Error('snapshot does not start with its header');
+    this.fsm.tree.restoreNode(path, node);
   }
 
   finish(): StateMachine {

@@ -52,7 +52,7 @@ export class MemorySnapshotFiles implements SnapshotFiles {
     return (await this.list())[0];
   }
 
-  async *read(path: string): AsyncGenerator<Uint8Array> {
+  async *read(path: string): AsyncGenerator<Uint8Array[]> {
     const bytes = this.bytesOf(path);
     const reader = new SnapshotReader([bytes], path, bytes.length);
     await reader.readMeta();

@@ -195,18 +195,30 @@ export class SnapshotReader {
     }
   }
 
-  /** Yields each record's payload (a copy), then checks the trailer and the end of the stream. */
-  async *records(): AsyncGenerator<Uint8Array> {
+  /**
+   * Yields the records' payloads in batches, then checks the trailer and the end of the stream. A
+   * batch holds the records whole in what was read so far (about a chunk of the file), so a reader
+   * pays one turn of the event loop per chunk rather than per record. Payloads are views into the
+   * chunks read, valid as long as the caller holds them: copy what you keep, or keep a whole chunk.
+   */
+  async *records(): AsyncGenerator<Uint8Array[]> {
     let count = 0;
     let payloadBytes = 0;
     let chain = 0;
+    let batch: Uint8Array[] = [];
     try {
       for (;;) {
         const at = this.reader.offset;
-        const frame = this.reader.takeBuffered(RECORD_FRAME_BYTES) ?? (await this.reader.take(RECORD_FRAME_BYTES));
+        let frame = this.reader.takeBuffered(RECORD_FRAME_BYTES);
+        if (frame === undefined) {
+          if (batch.length > 0) yield batch;
+          batch = [];
+          frame = await this.reader.take(RECORD_FRAME_BYTES);
+        }
         if (!frame) throw this.corrupt(at, 'file ends without a trailer');
         const length = frame.readUInt32LE(0);
         if (length === TRAILER_MARK) {
+          if (batch.length > 0) yield batch;
           this.checkTrailer(at, await this.reader.take(TRAILER_BODY_BYTES), frame, count, payloadBytes, chain);
           if (!(await this.reader.atEnd())) throw this.corrupt(this.reader.offset, 'data after the trailer');
           return;
@@ -220,7 +232,7 @@ export class SnapshotReader {
         chain = crc32c(frame, chain);
         count++;
         payloadBytes += length;
-        yield Buffer.from(payload);
+        batch.push(payload);
       }
     } finally {
       await this.reader.close();

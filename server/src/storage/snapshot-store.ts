@@ -27,8 +27,11 @@ export interface SnapshotFiles {
   latest(): Promise<SnapshotInfo | undefined>;
   /** All snapshots, newest first. */
   list(): Promise<SnapshotInfo[]>;
-  /** The records of a snapshot, each checksum verified; corruption throws SnapshotCorruptionError. */
-  read(path: string): AsyncIterable<Uint8Array>;
+  /**
+   * The records of a snapshot in batches (SnapshotReader.records: views into the file's chunks),
+   * each checksum verified; corruption throws SnapshotCorruptionError.
+   */
+  read(path: string): AsyncIterable<Uint8Array[]>;
   /** Removes all but the `keep` newest snapshots; returns the removed paths. */
   prune(keep?: number): Promise<string[]>;
   /** The raw bytes of a snapshot file, to stream to another member. */
@@ -106,7 +109,7 @@ export class SnapshotStore implements SnapshotFiles {
     return (await this.list())[0];
   }
 
-  async *read(path: string): AsyncGenerator<Uint8Array> {
+  async *read(path: string): AsyncGenerator<Uint8Array[]> {
     const file = await this.io(`open snapshot ${path}`, () => this.fs.open(path, 'r'));
     try {
       const size = await this.io(`stat snapshot ${path}`, () => file.size());

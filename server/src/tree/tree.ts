@@ -189,17 +189,14 @@ export class DataTree {
     return this.ephemerals.get(owner) ?? new Set();
   }
 
-  /** All paths in the tree, parents before children (for snapshots), in no particular order otherwise. */
-  *walk(): Generator<[string, ZNode]> {
-    const stack: string[] = [ROOT];
-    while (stack.length > 0) {
-      const path = stack.pop()!;
-      const node = this.nodes.get(path)!;
-      yield [path, node];
-      if (node.children !== undefined) {
-        for (const name of node.children) stack.push(childPath(path, name));
-      }
-    }
+  /**
+   * All paths in the tree, parents before children (for snapshots). That is the map's order, the
+   * order of insertion: a node is inserted after its parent, which cannot go while it has children
+   * (a multi that fails undoes its deletes in reverse, so a parent comes back before its children;
+   * a restored root keeps its place). Walking the map builds no path and looks nothing up.
+   */
+  walk(): IterableIterator<[string, ZNode]> {
+    return this.nodes.entries();
   }
 
   /**

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeSnapshotRecord, encodeSnapshotRecord } from '../../src/codec.js';
-import { StateMachine, type Txn } from '../../src/fsm/state-machine.js';
+import { addSnapshotRecord, snapshotRecordBytes } from '../../src/codec.js';
+import { SnapshotRestorer, StateMachine, type Txn } from '../../src/fsm/state-machine.js';
 import { bytes, closeSession, create, createSession, del, setData, txn } from './helpers.js';
+import { parentOf } from '../../src/tree/path.js';
 
 interface ModelNode {
   data: string;
@@ -126,6 +127,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 
 
 function compareState(fsm: StateMachine, model: Model): void {
+  const walked = new Set<string>();
+  for (const [path] of fsm.tree.walk()) {
+    assert.ok(path === '/' || walked.has(parentOf(path)), `walk() gives ${path} before its parent`);
+    walked.add(path);
+  }
   const actual = [...fsm.tree.walk()].map(([p, n]) => {
     const s = n.stat();
     return [p, Buffer.from(n.data).toString(), s.version, s.cversion, s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, s.ephemeralOwner, s.numChildren, n.kind];
@@ -219,9 +225,10 @@ describe('state machine vs reference model (property)', () => {
               break;
             }
             case 'snapshot': {
-              const records = [...fsm.snapshotRecords({ index, term: 1, conf: { voters: [1], learners: [] } })];
               // Through the server's own snapshot codec, as a restart or an installed snapshot would.
-              fsm = StateMachine.restore(records.map((r) => decodeSnapshotRecord(encodeSnapshotRecord(r))));
+              const restorer = new SnapshotRestorer();
+              for (const bytes of snapshotRecordBytes(fsm, { index, term: 1, conf: { voters: [1], learners: [] } })) addSnapshotRecord(restorer, bytes);
+              fsm = restorer.finish();
               compareState(fsm, model);
               continue;
             }
