@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run bench [-- --short] [-- --systems conclave,zookeeper] [-- --no-profile]
+ * npm run bench [-- --short] [--systems conclave,zookeeper] [--only prefixes] [--no-profile]; --help for all
  *
  * Starts 3-member clusters of Conclave, ZooKeeper and etcd one after the other on this machine,
  * runs the same workloads against each, profiles Conclave's members, and writes
@@ -8,6 +8,7 @@
  * BENCH_SHORT=1 is the same as --short: a few minutes, for CI.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,17 +25,26 @@ import { missingResults, printTable, writeReport, type BenchResults, type System
 import { throughputKey, Workloads, type WorkloadResult } from './workloads.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(`--${name}`);
-const option = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const short = flag('short') || process.env.BENCH_SHORT === '1';
-const systems = (option('systems') ?? 'conclave,zookeeper,etcd').split(',') as SystemName[];
-/** --only failover,latency: run just the workloads whose keys start with one of these (a focused A/B) */
-const only = option('only')?.split(',').filter(Boolean);
-const profile = !flag('no-profile') && !only && systems.includes('conclave');
+const SYSTEMS: readonly SystemName[] = ['conclave', 'zookeeper', 'etcd'];
+const program = new Command('npm run bench --')
+  .description(
+    'Starts 3-member clusters of Conclave, ZooKeeper and etcd one after the other on this machine (installing the ' +
+      'anchors from Debian packages if needed), runs the same workloads against each, profiles Conclave\'s members, and ' +
+      'writes bench/results/<time>.json, bench/results/latest.json and docs/benchmarks.md with its charts. ' +
+      'Exits 1 when a workload produced no result.',
+  )
+  .option('--short', 'a few minutes, fewer and shorter points, for CI (also BENCH_SHORT=1); writes latest-short.json only')
+  .option('--systems <list>', `comma-separated systems to run, of ${SYSTEMS.join(',')}`, SYSTEMS.join(','))
+  .option('--only <prefixes>', 'run only the workloads whose keys start with one of these (e.g. "latency,throughput w100"); writes <time>-only.json only')
+  .option('--no-profile', 'skip the CPU profile of Conclave\'s members')
+  .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --short\n  npm run bench -- --systems conclave --only populate,restart,catch-up');
+program.parse();
+const opts = program.opts<{ short?: boolean; systems: string; only?: string; profile: boolean }>();
+const short = !!opts.short || process.env.BENCH_SHORT === '1';
+const systems = opts.systems.split(',').filter(Boolean) as SystemName[];
+for (const system of systems) if (!SYSTEMS.includes(system)) program.error(`unknown system "${system}": choose from ${SYSTEMS.join(', ')}`);
+const only = opts.only?.split(',').filter(Boolean);
+const profile = opts.profile && !only && systems.includes('conclave');
 const config = makeConfig(short);
 const started = new Date();
 const log = (line: string) => process.stdout.write(`[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
@@ -127,7 +137,7 @@ async function benchSystem(system: SystemName): Promise<SystemResults> {
 }
 
 async function main(): Promise<void> {
-  const extra = [short ? '--short' : '', option('systems') ? `--systems ${option('systems')}` : '', only ? `--only ${only.join(',')}` : ''].filter(Boolean);
+  const extra = [short ? '--short' : '', opts.systems !== SYSTEMS.join(',') ? `--systems ${opts.systems}` : '', only ? `--only ${only.join(',')}` : ''].filter(Boolean);
   const command = `npm run bench${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
   log(`Conclave benchmark (${short ? 'short' : 'full'}): ${systems.join(', ')}`);
   ensureAnchors(log, !short);
