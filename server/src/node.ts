@@ -109,6 +109,8 @@ export interface MemberStatus {
 }
 
 const TOUCH_FLUSH_TICKS = 2;
+/** log bytes since the last snapshot that always call for a new one (see maybeSnapshot) */
+const SNAPSHOT_LOG_BYTES = 64 * 1024 * 1024;
 
 export class ConclaveNode implements PeerHandlers {
   fsm: StateMachine;
@@ -129,6 +131,8 @@ export class ConclaveNode implements PeerHandlers {
    * while it waits to hear from it again in the same term: its writes are still in that leader's log.
    */
   private lostLeader: { id: number; term: number; since: number } | undefined;
+  /** the term in which this member learned of its current leader */
+  private leaderTerm = 0;
   private stopped = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticks = 0;
@@ -143,6 +147,9 @@ export class ConclaveNode implements PeerHandlers {
   /** why applying committed entries waits: a snapshot reading the state machine, or one replacing it */
   private readonly applyPausedFor = new Set<'snapshot' | 'install'>();
   private lastSnapshotIndex: number;
+  /** bytes of the entries applied since the last snapshot began, and the size of that snapshot's file */
+  private bytesSinceSnapshot = 0;
+  private lastSnapshotBytes = 0;
   private snapshotInProgress = false;
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
@@ -200,9 +207,11 @@ export class ConclaveNode implements PeerHandlers {
     const raftStorage = new MemoryStorage();
     let fsm = new StateMachine();
     let applied = 0;
+    let snapshotBytes = 0;
     if (recovered.snapshot !== undefined) {
       const file = await findSnapshot(snapshots, recovered.snapshot.index);
       if (file === undefined) throw new Error(`the log names snapshot ${recovered.snapshot.index} but its file is missing`);
+      snapshotBytes = file.bytes;
       fsm = await restoreFrom(snapshots.read(file.path));
       raftStorage.applySnapshot(recovered.snapshot);
       applied = recovered.snapshot.index;
@@ -245,7 +254,9 @@ export class ConclaveNode implements PeerHandlers {
       { applied, lastIndex: raftStorage.lastIndex(), commit: recovered.hardState?.commit ?? 0 },
       'recovered log',
     );
-    return new ConclaveNode(options, deps, fsm, raftStorage, applied);
+    const node = new ConclaveNode(options, deps, fsm, raftStorage, applied);
+    node.lastSnapshotBytes = snapshotBytes;
+    return node;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -704,10 +715,11 @@ export class ConclaveNode implements PeerHandlers {
         // forwarded to it are still in its log. So keep them for a while (see failLostWrites);
         // reads are retried cheaply, so they fail at once.
         if (wasLeader || previous === 0) this.pending.failAll('the leader was lost');
-        else this.lostLeader = { id: previous, term: this.raft.term, since: this.deps.clock.now() };
+        else this.lostLeader = { id: previous, term: this.leaderTerm, since: this.deps.clock.now() };
         this.readBarrier.failAll('the leader was lost');
-      } else if (lost === undefined || lost.id !== leader || lost.term !== this.raft.term) {
-        this.pending.failAll(`the leader changed to member ${leader}`);
+      } else {
+        this.leaderTerm = this.raft.term;
+        if (lost === undefined || lost.id !== leader || lost.term !== this.leaderTerm) this.pending.failAll(`the leader changed to member ${leader}`);
       }
       for (const check of [...this.leaderWaiters]) check();
     }
@@ -755,16 +767,25 @@ export class ConclaveNode implements PeerHandlers {
     this.deps.metrics.applied(this.fsm);
   }
 
-  /** Snapshots once enough entries were applied, and only what this member's own log already holds. */
+  /**
+   * Snapshots once `snapshotCount` entries were applied, or once the entries applied since the last
+   * snapshot hold more bytes than twice its file (at least SNAPSHOT_LOG_BYTES): large writes would
+   * otherwise grow the log, the replay on restart and the catch-up of a new member far past the size
+   * of the state, while this bound keeps the snapshots' cost at half the log's writes or less.
+   * Only what this member's own log already holds.
+   */
   private maybeSnapshot(): void {
     const applied = this.fsm.appliedIndex;
-    if (this.snapshotInProgress || applied - this.lastSnapshotIndex < this.options.snapshotCount) return;
+    if (this.snapshotInProgress) return;
+    const byBytes = this.bytesSinceSnapshot > Math.max(SNAPSHOT_LOG_BYTES, 2 * this.lastSnapshotBytes);
+    if (applied - this.lastSnapshotIndex < this.options.snapshotCount && !byBytes) return;
     if (applied > this.raftStorage.lastIndex()) return;
     void this.snapshot();
   }
 
   private applyEntry(entry: Entry): void {
     if (entry.index <= this.fsm.appliedIndex) return;
+    this.bytesSinceSnapshot += entry.data.length;
     if (entry.type === EntryType.ConfChange) return this.applyConfChange(entry);
     if (entry.data.length === 0) return this.fsm.advance(entry.index, entry.term);
     const txn = decodeTxn(entry.data);
@@ -822,10 +843,11 @@ export class ConclaveNode implements PeerHandlers {
     try {
       const index = this.fsm.appliedIndex;
       const meta: SnapshotMeta = { index, term: this.fsm.appliedTerm, conf: this.raft.status().conf };
+      this.bytesSinceSnapshot = 0;
       // Applying waits only while the records are read from the state machine, not for the file's
       // fsync, the log compaction and the pruning that follow.
       const records = this.encodedRecords(meta, () => this.resumeApply('snapshot'));
-      await this.deps.snapshots.write(meta, records);
+      this.lastSnapshotBytes = (await this.deps.snapshots.write(meta, records)).bytes;
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
       const compactTo = index - this.options.snapshotCatchUpEntries;
@@ -875,6 +897,8 @@ export class ConclaveNode implements PeerHandlers {
       this.fsm = fsm;
       this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
       this.lastSnapshotIndex = meta.index;
+      this.lastSnapshotBytes = file.bytes;
+      this.bytesSinceSnapshot = 0;
       this.history.reset(meta.index);
       this.resumeWatchesAfterInstall(previous);
       const now = this.deps.clock.now();
@@ -1007,7 +1031,7 @@ function isReplication(m: Message): boolean {
   return m.type === MessageType.App || m.type === MessageType.Heartbeat;
 }
 
-async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ path: string } | undefined> {
+async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ path: string; bytes: number } | undefined> {
   return (await snapshots.list()).find((s) => s.meta.index === index);
 }
 
