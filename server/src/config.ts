@@ -38,6 +38,8 @@ export interface ServerConfig {
   maxSessionTimeoutMs: number;
   snapshotCount: number;
   snapshotCatchUpEntries: number;
+  /** log bytes since the last snapshot that call for one before snapshotCount (also past twice its size) */
+  snapshotLogBytes: number;
   maxDataBytes: number;
   maxPathBytes: number;
   maxMultiOps: number;
@@ -72,6 +74,7 @@ export const DEFAULTS: ServerConfig = {
   maxSessionTimeoutMs: 0,
   snapshotCount: 100_000,
   snapshotCatchUpEntries: 5_000,
+  snapshotLogBytes: 256 * 1024 * 1024,
   maxDataBytes: 1024 * 1024,
   maxPathBytes: 4096,
   maxMultiOps: 1000,

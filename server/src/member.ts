@@ -56,6 +56,7 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
       maxSessionTimeoutMs: config.maxSessionTimeoutMs,
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+      snapshotLogBytes: config.snapshotLogBytes,
       requestTimeoutMs: config.requestTimeoutMs,
       maxPendingWrites: config.maxPendingWrites,
       historyEvents: config.historyEvents,

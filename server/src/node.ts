@@ -61,6 +61,7 @@ export interface NodeOptions {
   snapshotCount: number;
   /** entries kept in the log behind a snapshot, for slow followers */
   snapshotCatchUpEntries: number;
+  snapshotLogBytes: number;
   requestTimeoutMs: number;
   /** writes in flight on this member before new ones get RESOURCE_EXHAUSTED */
   maxPendingWrites: number;
@@ -109,8 +110,8 @@ export interface MemberStatus {
 }
 
 const TOUCH_FLUSH_TICKS = 2;
-/** log bytes since the last snapshot that always call for a new one (see maybeSnapshot) */
-const SNAPSHOT_LOG_BYTES = 64 * 1024 * 1024;
+/** a state machine encoding to at most this many bytes is snapshotted into memory first (see encodedRecords) */
+const SNAPSHOT_HELD_BYTES = 64 * 1024 * 1024;
 
 export class ConclaveNode implements PeerHandlers {
   fsm: StateMachine;
@@ -769,7 +770,7 @@ export class ConclaveNode implements PeerHandlers {
 
   /**
    * Snapshots once `snapshotCount` entries were applied, or once the entries applied since the last
-   * snapshot hold more bytes than twice its file (at least SNAPSHOT_LOG_BYTES): large writes would
+   * snapshot hold more bytes than twice its file and `snapshotLogBytes`: large writes would
    * otherwise grow the log, the replay on restart and the catch-up of a new member far past the size
    * of the state, while this bound keeps the snapshots' cost at half the log's writes or less.
    * Only what this member's own log already holds.
@@ -777,7 +778,7 @@ export class ConclaveNode implements PeerHandlers {
   private maybeSnapshot(): void {
     const applied = this.fsm.appliedIndex;
     if (this.snapshotInProgress) return;
-    const byBytes = this.bytesSinceSnapshot > Math.max(SNAPSHOT_LOG_BYTES, 2 * this.lastSnapshotBytes);
+    const byBytes = this.bytesSinceSnapshot > Math.max(this.options.snapshotLogBytes, 2 * this.lastSnapshotBytes);
     if (applied - this.lastSnapshotIndex < this.options.snapshotCount && !byBytes) return;
     if (applied > this.raftStorage.lastIndex()) return;
     void this.snapshot();
@@ -872,16 +873,30 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   /**
-   * Snapshot records, encoded in chunks that yield to the event loop (Raft keeps running); `read`
-   * is called once the last record was read from the state machine.
+   * Snapshot records, encoded in slices that yield to the event loop (Raft keeps running); `read`
+   * is called once the last record was read from the state machine. A state of up to
+   * SNAPSHOT_HELD_BYTES is encoded into memory first, so that apply waits only for the encoding and
+   * not for the file's writes; a larger one streams to the file with apply waiting throughout.
    */
   private async *encodedRecords(meta: SnapshotMeta, read: () => void): AsyncGenerator<Uint8Array> {
+    let held: Uint8Array[] | undefined = [];
+    let heldBytes = 0;
     let n = 0;
     for (const record of snapshotRecordBytes(this.fsm, meta)) {
-      yield record;
+      if (held !== undefined) {
+        held.push(record);
+        heldBytes += record.length;
+        if (heldBytes > SNAPSHOT_HELD_BYTES) {
+          yield* held;
+          held = undefined;
+        }
+      } else {
+        yield record;
+      }
       if (++n % 2000 === 0) await new Promise((r) => setImmediate(r));
     }
     read();
+    if (held !== undefined) yield* held;
   }
 
   /** The leader sent a snapshot (already stored by onSnapshot): replace the state machine with it. */

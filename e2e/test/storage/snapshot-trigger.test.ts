@@ -1,6 +1,6 @@
 /**
  * When a member snapshots (node.ts maybeSnapshot): every `snapshotCount` entries, and also once the
- * entries since the last snapshot hold more than twice its size and at least 64 MiB, so that large
+ * entries since the last snapshot hold more than twice its size and `snapshotLogBytes`, so that large
  * values cannot grow the log (and a restart's replay) far past the size of the state. One real
  * member with a snapshotCount it never reaches, written 1 MB values to one node.
  */
@@ -18,18 +18,18 @@ function snapshotsTaken(dataDir: string): string[] {
 describe('snapshot triggers', function () {
   this.timeout(120_000);
 
-  it('a log of large writes is snapshotted past 64 MiB, long before snapshotCount entries', async () => {
-    const cluster = await TestCluster.start({ members: 1, settings: { snapshotCount: 1_000_000, logLevel: 'info' } });
+  it('a log of large writes is snapshotted past snapshotLogBytes, long before snapshotCount entries', async () => {
+    const cluster = await TestCluster.start({ members: 1, settings: { snapshotCount: 1_000_000, snapshotLogBytes: 32 * 1024 * 1024, logLevel: 'info' } });
     try {
       const client = await Conclave.connect({ endpoints: cluster.endpoints() });
       const value = Buffer.alloc(1_000_000, 7);
       await client.create('/big', value);
-      for (let i = 0; i < 55; i++) await client.set('/big', value);
-      assert.deepEqual(snapshotsTaken(cluster.member(1).dataDir), [], 'no snapshot below 64 MiB of log');
-      for (let i = 0; i < 20; i++) await client.set('/big', value);
+      for (let i = 0; i < 25; i++) await client.set('/big', value);
+      assert.deepEqual(snapshotsTaken(cluster.member(1).dataDir), [], 'no snapshot below 32 MiB of log');
+      for (let i = 0; i < 10; i++) await client.set('/big', value);
       const deadline = Date.now() + 10_000;
       while (snapshotsTaken(cluster.member(1).dataDir).length === 0) {
-        assert.ok(Date.now() < deadline, `no snapshot after 76 MB of log:\n${cluster.logTail(1, 10)}`);
+        assert.ok(Date.now() < deadline, `no snapshot after 36 MB of log:\n${cluster.logTail(1, 10)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(cluster.logTail(1, 50), /snapshot taken/);

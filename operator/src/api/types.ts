@@ -23,6 +23,7 @@ export interface ServerSettings {
   maxSessionTimeoutMs?: number;
   snapshotCount?: number;
   snapshotCatchUpEntries?: number;
+  snapshotLogBytes?: number;
   maxDataBytes?: number;
   maxPathBytes?: number;
   maxMultiOps?: number;

@@ -31,6 +31,7 @@ const HELP: Record<keyof ServerConfig, string> = {
   maxSessionTimeoutMs: 'highest session timeout granted (default 20 ticks)',
   snapshotCount: 'applied entries between snapshots',
   snapshotCatchUpEntries: 'entries kept in the log behind a snapshot for slow followers',
+  snapshotLogBytes: 'log bytes since the last snapshot that call for a new one before snapshotCount entries (and at least twice its size)',
   maxDataBytes: 'largest znode data, bytes',
   maxPathBytes: 'longest path, bytes',
   maxMultiOps: 'most ops in one multi',
