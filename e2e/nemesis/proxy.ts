@@ -51,6 +51,8 @@ export class PeerProxies {
   private readonly servers = new Map<number, { server: net.Server; port: number; targetPort: number }>();
   private readonly links = new Map<string, LinkMode>();
   private readonly pipes = new Set<Pipe>();
+  /** sockets whose writes wait for 'drain' */
+  private readonly draining = new WeakSet<net.Socket>();
   /** connections forwarded, refused and reset, for the report */
   readonly stats = { connections: 0, unidentified: 0, refused: 0, resetOnHeal: 0, resumedOnHeal: 0 };
 
@@ -199,9 +201,15 @@ export class PeerProxies {
     if (pipe.closed) return;
     const source = towardsTarget ? pipe.inbound : pipe.outbound!;
     const sink = towardsTarget ? pipe.outbound! : pipe.inbound;
-    if (!sink.write(chunk)) {
+    // One 'drain' wait per sink: held or delayed chunks are written in bursts, and a listener per
+    // refused write piled up (Node's MaxListenersExceededWarning).
+    if (!sink.write(chunk) && !this.draining.has(sink)) {
+      this.draining.add(sink);
       source.pause();
-      sink.once('drain', () => source.resume());
+      sink.once('drain', () => {
+        this.draining.delete(sink);
+        source.resume();
+      });
     }
   }
 
