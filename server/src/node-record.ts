@@ -15,6 +15,7 @@ const STAT_TAG = (3 << 3) | 2;
 const KIND_TAG = (4 << 3) | 0;
 const TTL_TAG = (5 << 3) | 0;
 const TWO_32 = 0x1_0000_0000;
+const EMPTY = new Uint8Array(0);
 
 /** Stat fields by number (conclave.v1.Stat): the ones a snapshot keeps. */
 const enum StatField {
@@ -244,4 +245,3 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
   return { path, node };
 }
 
-const EMPTY = new Uint8Array(0);

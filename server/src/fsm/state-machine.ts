@@ -353,25 +353,6 @@ export class StateMachine {
     }
   }
 
-  /** The whole state as snapshot records (snapshotParts with the nodes as records too). */
-  *snapshotRecords(meta: SnapshotMetaRecord): Generator<SnapshotRecord> {
-    for (const part of this.snapshotParts(meta)) {
-      if (!Array.isArray(part)) {
-        yield part;
-        continue;
-      }
-      const [path, node] = part;
-      yield { node: { path, data: node.data, stat: node.stat(), kind: node.kind, ttlMs: node.ttl } };
-    }
-  }
-
-  /** Rebuilds a state machine from snapshot records (in the order snapshotRecords gives them). */
-  static restore(records: Iterable<SnapshotRecord>): StateMachine {
-    const restorer = new SnapshotRestorer();
-    for (const record of records) restorer.add(record);
-    return restorer.finish();
-  }
-
   /**
    * Containers that had children and have none, and TTL nodes unmodified for their TTL and
    * childless, as of `now` (the leader's clock): what the leader proposes to reap.
@@ -435,7 +416,7 @@ export class SnapshotRestorer {
     }
   }
 
-  /** A node record, decoded straight into its node (codec.ts addSnapshotRecord). */
+  /** A node record, decoded straight into its node (codec.ts addSnapshotRecord decodes by hand). */
   addNode(path: string, node: ZNode): void {
     if (this.header == null) throw new Error('snapshot does not start with its header');
     this.fsm.tree.restoreNode(path, node);
