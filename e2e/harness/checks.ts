@@ -1,10 +1,12 @@
 /**
  * Checks on what recipe tests record: logs of critical sections as (token, enter, exit) in the
  * order they happened. Appending to one log (an array in one process, an O_APPEND file across
- * processes) orders the entries in real time, so overlap shows as two enters in a row.
+ * processes) orders the entries in real time, so overlap shows as two enters in a row. Also small
+ * helpers for tests that run clients through faults.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import type { Conclave } from '@conclave/client';
 
 export interface Section {
   /** who (worker or client index) */
@@ -21,6 +23,25 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Creates `path`, retrying through failovers until `timeoutMs`: a write whose outcome is unknown
+ * (the leader changed, the connection broke) is tried again, and NODE_EXISTS on a retry means an
+ * earlier attempt applied. For tests whose subject is not the failover itself.
+ */
+export async function createThroughFailovers(client: Conclave, path: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let retry = false; ; retry = true) {
+    try {
+      await client.create(path);
+      return;
+    } catch (error) {
+      if (retry && (error as { code?: string }).code === 'NODE_EXISTS') return;
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }
 

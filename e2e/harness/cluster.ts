@@ -1,7 +1,8 @@
 /**
  * Real Conclave members as child processes on loopback, for tests: start 1..N members on free
  * ports, kill -9 / SIGTERM / SIGSTOP them, restart them on the same data dir, find the leader.
- * Each member logs to <dir>/member-<id>.log; the log tail is printed when a start fails.
+ * Each member logs to <dir>/member-<id>.log; the log tail is printed when a start fails, and
+ * when a test fails (failure-logs.ts, a mocha root hook) for every cluster the test started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
@@ -73,6 +74,14 @@ export interface ClusterOptions {
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export class TestCluster {
+  /**
+   * Clusters started and not yet cleaned up. With `deferCleanup` (set by failure-logs.ts), stop()
+   * keeps a cluster's dir until the test ends, so that its logs can be printed if the test failed.
+   */
+  static readonly open = new Set<TestCluster>();
+  static deferCleanup = false;
+  private stopped = false;
+
   readonly members = new Map<number, MemberProcess>();
   private constructor(
     readonly dir: string,
@@ -116,6 +125,7 @@ export class TestCluster {
     const initialCluster = n === 1 ? '' : entries.join(',');
     const cluster = new TestCluster(dir, options.settings ?? {}, initialCluster, options.nodeArgs ?? []);
     for (const m of specs) cluster.members.set(m.id, m);
+    TestCluster.open.add(cluster);
     await Promise.all(founding.map((m) => cluster.launch(m)));
     try {
       await cluster.waitReady();
@@ -268,6 +278,19 @@ export class TestCluster {
 
   async stop(options: { keepData?: boolean } = {}): Promise<void> {
     await Promise.all([...this.members.keys()].map((id) => this.kill(id, 'SIGKILL')));
-    if (!options.keepData) rmSync(this.dir, { recursive: true, force: true });
+    this.stopped = true;
+    if (options.keepData) TestCluster.open.delete(this);
+    else if (!TestCluster.deferCleanup) this.cleanUp();
+  }
+
+  /** True once stop() ran (its dir may still be there, see deferCleanup). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Removes a stopped cluster's dir. */
+  cleanUp(): void {
+    TestCluster.open.delete(this);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

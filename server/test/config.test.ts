@@ -1,15 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clusterIdOf, ConfigError, founders, idFromHostname, parseInitialCluster, resolveConfig } from '../src/config.js';
 
 describe('server configuration', () => {
+  const dirs: string[] = [];
   const file = (text: string) => {
-    const p = path.join(mkdtempSync(path.join(os.tmpdir(), 'conclave-config-')), 'conclave.yaml');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-config-'));
+    dirs.push(dir);
+    const p = path.join(dir, 'conclave.yaml');
     writeFileSync(p, text);
     return p;
   };
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('takes defaults < config file < environment < flags', () => {
     const cfg = file('clientPort: 3000\npeerPort: 3001\nlogLevel: debug\n');

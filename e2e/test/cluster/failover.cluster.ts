@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Conclave } from '@conclave/client';
+import { createThroughFailovers } from '../../harness/checks.js';
 import { TestCluster, freePort } from '../../harness/cluster.js';
 import { unaryStubs } from '../../harness/raw.js';
 import { createLoadRoot, firstAckAfter, verifyLoad as verify, writeLoad } from '../../harness/workload.js';
@@ -19,8 +20,7 @@ describe('a real 3-member cluster', function () {
     cluster = await TestCluster.start({ members: 3, settings: { snapshotCount: 500, snapshotCatchUpEntries: 100 } });
     await createLoadRoot(cluster.endpoints());
   });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 15)}`);
+  afterEach(async () => {
     await cluster.stop();
   });
 
@@ -202,17 +202,7 @@ describe('sessions and watches across member failures', function () {
     await watcher.addWatch('/watched', (e) => events.push(e), { recursive: true });
     const total = 200;
     const writing = (async () => {
-      for (let i = 0; i < total; i++) {
-        for (;;) {
-          try {
-            await writer.create(`/watched/n${i}`);
-            break;
-          } catch (error) {
-            if ((error as { code?: string }).code === 'NODE_EXISTS') break;
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        }
-      }
+      for (let i = 0; i < total; i++) await createThroughFailovers(writer, `/watched/n${i}`);
     })();
     await new Promise((r) => setTimeout(r, 300));
     const victim = watcher.memberId;

@@ -39,9 +39,8 @@ describe('recipes under failures: barriers, groups, caches (separate processes, 
   let cluster: TestCluster;
   let dir: string;
 
-  afterEach(async function () {
+  afterEach(async () => {
     killWorkers();
-    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   });

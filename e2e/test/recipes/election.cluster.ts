@@ -29,9 +29,8 @@ describe('recipes under failures: leader election (separate processes, real 3-me
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-election-'));
     resource = await startFencedResource();
   });
-  afterEach(async function () {
+  afterEach(async () => {
     killWorkers();
-    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await resource.close();
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });

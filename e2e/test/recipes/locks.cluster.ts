@@ -23,9 +23,8 @@ describe('recipes under failures: locks (separate processes, real 3-member clust
     cluster = await TestCluster.start({ members: 3 });
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-recipes-'));
   });
-  afterEach(async function () {
+  afterEach(async () => {
     killWorkers();
-    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   });

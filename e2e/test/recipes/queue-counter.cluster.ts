@@ -24,9 +24,8 @@ describe('recipes under failures: queues and counters (separate processes, real 
     cluster = await TestCluster.start({ members: 3 });
     dir = mkdtempSync(path.join(os.tmpdir(), 'conclave-queue-'));
   });
-  afterEach(async function () {
+  afterEach(async () => {
     killWorkers();
-    if (this.currentTest?.state === 'failed') for (const id of cluster.members.keys()) console.log(`--- member ${id}\n${cluster.logTail(id, 10)}`);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -10,10 +10,13 @@
  *
  * Recipe: 3 members with a tiny snapshot cadence; a watcher attached to follower F with a recursive
  * watch; F isolated (clients still reach it); writes through the others until the leader compacts;
- * heal: F installs a snapshot; the watcher must have every creation event or a WATCH_RESET.
+ * heal: F installs a snapshot; the watcher must have every creation event or a WATCH_RESET. The
+ * writes go on through a change of leader among the other two (a slow disk on a loaded machine can
+ * cause one: a leader whose write stalls stops its heartbeats).
  */
 import assert from 'node:assert/strict';
 import { Conclave, type WatchEvent } from '@conclave/client';
+import { createThroughFailovers } from '../../harness/checks.js';
 import { NemesisCluster } from '../../nemesis/cluster.js';
 
 describe('regression: watches across a snapshot install on their member', function () {
@@ -26,15 +29,15 @@ describe('regression: watches across a snapshot install on their member', functi
       const follower = cluster.current.find((id) => id !== leader)!;
       const others = cluster.current.filter((id) => id !== follower);
       const writer = await Conclave.connect({ endpoints: cluster.endpoints(others) });
-      await writer.create('/w');
+      await createThroughFailovers(writer, '/w');
       const watcher = await Conclave.connect({ endpoints: cluster.endpoints([follower]), sessionTimeoutMs: 40_000 });
       const events: WatchEvent[] = [];
       await watcher.addWatch('/w', (e) => events.push(e), { recursive: true });
       cluster.partition([[follower], others]);
-      for (let i = 0; i < 300; i++) await writer.create(`/w/n${i}`);
+      for (let i = 0; i < 300; i++) await createThroughFailovers(writer, `/w/n${i}`);
       cluster.healNetwork(() => false);
       const deadline = Date.now() + 30_000;
-      while ((await cluster.status(follower))!.appliedIndex < (await cluster.status(leader))!.commitIndex) {
+      while ((await cluster.status(follower))!.appliedIndex < (await cluster.status(await cluster.leader()))!.commitIndex) {
         assert.ok(Date.now() < deadline, 'the follower did not catch up');
         await new Promise((r) => setTimeout(r, 200));
       }
