@@ -40,6 +40,8 @@ export interface ServerConfig {
   snapshotCatchUpEntries: number;
   /** log bytes since the last snapshot that call for one before snapshotCount (also past twice its size) */
   snapshotLogBytes: number;
+  /** applied log entries kept in memory for followers that fall behind, in bytes */
+  logMemoryBytes: number;
   maxDataBytes: number;
   maxPathBytes: number;
   maxMultiOps: number;
@@ -75,6 +77,7 @@ export const DEFAULTS: ServerConfig = {
   snapshotCount: 100_000,
   snapshotCatchUpEntries: 5_000,
   snapshotLogBytes: 256 * 1024 * 1024,
+  logMemoryBytes: 64 * 1024 * 1024,
   maxDataBytes: 1024 * 1024,
   maxPathBytes: 4096,
   maxMultiOps: 1000,
@@ -154,6 +157,7 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     throw new ConfigError(`minSessionTimeoutMs (${config.minSessionTimeoutMs}) exceeds maxSessionTimeoutMs (${config.maxSessionTimeoutMs})`);
   }
   if (config.electionTicks <= config.heartbeatTicks) throw new ConfigError('electionTicks must exceed heartbeatTicks');
+  if (config.logMemoryBytes < 1024 * 1024) throw new ConfigError(`logMemoryBytes must be at least 1 MiB (1048576), not ${config.logMemoryBytes}`);
   if (config.advertiseHost === '') config.advertiseHost = config.initialCluster === '' ? '127.0.0.1' : os.hostname();
   return config;
 }

@@ -57,6 +57,7 @@ export async function startMember(config: ServerConfig, logger: Logger): Promise
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchUpEntries,
       snapshotLogBytes: config.snapshotLogBytes,
+      logMemoryBytes: config.logMemoryBytes,
       requestTimeoutMs: config.requestTimeoutMs,
       maxPendingWrites: config.maxPendingWrites,
       historyEvents: config.historyEvents,

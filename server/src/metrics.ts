@@ -11,7 +11,7 @@ export interface MetricsSource {
   watchCount(): number;
   outstandingRequests(): number;
   pendingProposals(): number;
-  status(): { term: number; leader: number; commitIndex: number; appliedIndex: number };
+  status(): { term: number; leader: number; commitIndex: number; appliedIndex: number; logMemoryBytes: number };
   isLeader(): boolean;
   peers(): { id: number; rttSeconds: number; sentBytes: number; receivedBytes: number }[];
 }
@@ -56,6 +56,7 @@ export class ServerMetrics {
     gauge('conclave_term', 'Current Raft term', (s) => s.status().term);
     gauge('conclave_commit_index', 'Raft commit index', (s) => s.status().commitIndex);
     gauge('conclave_applied_index', 'Last applied index (zxid)', (s) => s.status().appliedIndex);
+    gauge('conclave_log_memory_bytes', 'Bytes of the log entries held in memory (bounded by logMemoryBytes once applied)', (s) => s.status().logMemoryBytes);
     gauge('conclave_apply_lag', 'Committed entries not yet applied', (s) => Math.max(0, s.status().commitIndex - s.status().appliedIndex));
     const peerGauge = (name: string, help: string, read: (p: ReturnType<MetricsSource['peers']>[number]) => number) =>
       new client.Gauge({

@@ -62,6 +62,8 @@ export interface NodeOptions {
   /** entries kept in the log behind a snapshot, for slow followers */
   snapshotCatchUpEntries: number;
   snapshotLogBytes: number;
+  /** applied entries kept in memory, in bytes, for followers that fall behind (see trimLog) */
+  logMemoryBytes: number;
   requestTimeoutMs: number;
   /** writes in flight on this member before new ones get RESOURCE_EXHAUSTED */
   maxPendingWrites: number;
@@ -105,6 +107,9 @@ export interface MemberStatus {
   appliedIndex: number;
   lastIndex: number;
   snapshotIndex: number;
+  /** the first log entry held in memory, and the bytes of the entries held (see trimLog) */
+  logFirstIndex: number;
+  logMemoryBytes: number;
   clusterId: string;
   progress: { id: number; match: number; lag: number; active: boolean }[];
 }
@@ -152,6 +157,10 @@ export class ConclaveNode implements PeerHandlers {
   private bytesSinceSnapshot = 0;
   private lastSnapshotBytes = 0;
   private snapshotInProgress = false;
+  /** the index of the snapshot being taken, while one is */
+  private snapshotIndexInProgress: number | undefined;
+  /** on the leader: the snapshot index sent to each member that has not caught up past it yet */
+  private readonly snapshotsSent = new Map<number, number>();
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
@@ -395,6 +404,8 @@ export class ConclaveNode implements PeerHandlers {
       appliedIndex: this.fsm.appliedIndex,
       lastIndex,
       snapshotIndex: this.lastSnapshotIndex,
+      logFirstIndex: this.raftStorage.firstIndex(),
+      logMemoryBytes: this.raftStorage.byteSize(),
       clusterId: this.fsm.cluster.clusterId,
       progress,
     };
@@ -639,6 +650,30 @@ export class ConclaveNode implements PeerHandlers {
     for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
     this.raft.advance(rd);
     this.maybeSnapshot();
+    this.trimLog();
+  }
+
+  /**
+   * Bounds the memory the log takes: applied entries beyond the newest `logMemoryBytes` are dropped
+   * from memory (the WAL keeps them until a snapshot covers them), whether or not a snapshot covers
+   * them yet. A follower that needs one of them gets a snapshot instead, taken anew if the latest
+   * one is older (sendSnapshot). Without this, large values filled memory until the next snapshot
+   * (hundreds of MiB), and V8 ran a full GC several times a second under load because of them.
+   * Never drops what a snapshot being taken or sent still needs to be followed by.
+   */
+  private trimLog(): void {
+    const budget = this.options.logMemoryBytes;
+    // Trim in steps of a quarter of the budget, not on every apply: each trim copies the entry array.
+    if (this.raftStorage.byteSize() <= budget + budget / 4) return;
+    const status = this.raft.status();
+    let upTo = Math.min(this.fsm.appliedIndex, status.applied, this.raftStorage.lastIndex());
+    if (this.snapshotIndexInProgress !== undefined) upTo = Math.min(upTo, this.snapshotIndexInProgress);
+    for (const [id, index] of this.snapshotsSent) {
+      const match = status.progress?.get(id)?.match;
+      if (match === undefined || match >= index) this.snapshotsSent.delete(id);
+      else upTo = Math.min(upTo, index);
+    }
+    this.raftStorage.release(budget, upTo);
   }
 
   /**
@@ -684,6 +719,15 @@ export class ConclaveNode implements PeerHandlers {
 
   private sendSnapshot(message: Message): void {
     const meta = message.snapshot!;
+    if (meta.index < this.raftStorage.firstIndex() - 1) {
+      // The log in memory no longer reaches back to the latest snapshot (trimLog): the member could
+      // not continue from it. Take a newer one; the next attempt sends that.
+      this.deps.logger.info({ member: message.to, snapshot: meta.index, firstIndex: this.raftStorage.firstIndex() }, 'taking a snapshot for a member behind the log kept in memory');
+      void this.snapshot();
+      this.raft.reportSnapshot(message.to, false);
+      return;
+    }
+    this.snapshotsSent.set(message.to, meta.index);
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
         // No file holds that state: a cluster that has not snapshotted yet offers its founding
@@ -693,6 +737,7 @@ export class ConclaveNode implements PeerHandlers {
         return;
       }
       this.deps.transport.sendSnapshot(message, () => this.deps.snapshots.openForSend(file.path), (ok) => {
+        if (!ok) this.snapshotsSent.delete(message.to);
         this.raft.reportSnapshot(message.to, ok);
         this.scheduleReady();
       });
@@ -843,6 +888,7 @@ export class ConclaveNode implements PeerHandlers {
     const started = performance.now();
     try {
       const index = this.fsm.appliedIndex;
+      this.snapshotIndexInProgress = index;
       const meta: SnapshotMeta = { index, term: this.fsm.appliedTerm, conf: this.raft.status().conf };
       this.bytesSinceSnapshot = 0;
       // Applying waits only while the records are read from the state machine, not for the file's
@@ -852,10 +898,9 @@ export class ConclaveNode implements PeerHandlers {
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
       const compactTo = index - this.options.snapshotCatchUpEntries;
-      if (compactTo > this.raftStorage.firstIndex()) {
-        this.raftStorage.compact(compactTo);
-        await this.deps.log.releaseBefore(compactTo);
-      }
+      // (trimLog may have dropped more than that from memory already; the WAL's files go by this)
+      if (compactTo > this.raftStorage.firstIndex()) this.raftStorage.compact(compactTo);
+      if (compactTo > 1) await this.deps.log.releaseBefore(compactTo);
       await this.deps.snapshots.prune(2);
       this.lastSnapshotIndex = index;
       this.deps.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
@@ -864,6 +909,7 @@ export class ConclaveNode implements PeerHandlers {
       this.deps.logger.error({ err: error }, 'snapshot failed');
     } finally {
       this.snapshotInProgress = false;
+      this.snapshotIndexInProgress = undefined;
       this.resumeApply('snapshot');
     }
   }

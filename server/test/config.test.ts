@@ -39,6 +39,8 @@ describe('server configuration', () => {
     assert.throws(() => resolveConfig({}, { CONCLAVE_JOIN: 'maybe' }), /true or false/);
     assert.throws(() => resolveConfig({ minSessionTimeoutMs: 9_000, maxSessionTimeoutMs: 1_000 }, {}), /exceeds/);
     assert.throws(() => resolveConfig({ id: 0 }, {}), /1\.\.65535/);
+    assert.throws(() => resolveConfig({ logMemoryBytes: 1000 }, {}), /logMemoryBytes must be at least 1 MiB/);
+    assert.equal(resolveConfig({}, { CONCLAVE_LOG_MEMORY_BYTES: '2097152' }).logMemoryBytes, 2 * 1024 * 1024);
   });
 
   it('derives the member id from a StatefulSet pod name', () => {

@@ -40,6 +40,7 @@ const serverSettings = obj(
     snapshotCount: int('applied entries between snapshots', { minimum: 100 }),
     snapshotCatchUpEntries: int('entries kept behind a snapshot for slow followers', { minimum: 0 }),
     snapshotLogBytes: int('log bytes since the last snapshot that call for a new one before snapshotCount entries', { minimum: 1048576 }),
+    logMemoryBytes: int('applied log entries kept in memory for followers that fall behind (bytes); a follower further behind gets a snapshot', { minimum: 1048576 }),
     maxDataBytes: int('largest znode data, bytes', { minimum: 1, maximum: 16777216 }),
     maxPathBytes: int('longest path, bytes', { minimum: 1 }),
     maxMultiOps: int('most operations in one multi', { minimum: 1 }),

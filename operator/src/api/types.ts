@@ -24,6 +24,7 @@ export interface ServerSettings {
   snapshotCount?: number;
   snapshotCatchUpEntries?: number;
   snapshotLogBytes?: number;
+  logMemoryBytes?: number;
   maxDataBytes?: number;
   maxPathBytes?: number;
   maxMultiOps?: number;

@@ -32,6 +32,7 @@ const HELP: Record<keyof ServerConfig, string> = {
   snapshotCount: 'applied entries between snapshots',
   snapshotCatchUpEntries: 'entries kept in the log behind a snapshot for slow followers',
   snapshotLogBytes: 'log bytes since the last snapshot that call for a new one before snapshotCount entries (and at least twice its size)',
+  logMemoryBytes: 'applied log entries kept in memory for followers that fall behind, in bytes (a follower further behind gets a snapshot)',
   maxDataBytes: 'largest znode data, bytes',
   maxPathBytes: 'longest path, bytes',
   maxMultiOps: 'most ops in one multi',

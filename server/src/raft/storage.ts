@@ -64,13 +64,15 @@ export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private snap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState() };
   /**
-   * The last compacted entry: its term stays known so that an append right after it can be
-   * matched. baseIndex <= snap.index (a compaction never outruns the snapshot).
+   * The last compacted (or released) entry: its term stays known so that an append right after it
+   * can be matched. compact() never passes the snapshot; release() may (see there).
    */
   private baseIndex = 0;
   private baseTerm = 0;
   /** ents[i] has index baseIndex + 1 + i. */
   private ents: Entry[] = [];
+  /** the entrySize() of ents, summed */
+  private bytes = 0;
 
   initialState(): InitialState {
     return { hardState: { ...this.hardState }, confState: copyConfState(this.snap.conf) };
@@ -107,6 +109,11 @@ export class MemoryStorage implements Storage {
     return { index: this.snap.index, term: this.snap.term, conf: copyConfState(this.snap.conf) };
   }
 
+  /** The entries held, in bytes (by entrySize). */
+  byteSize(): number {
+    return this.bytes;
+  }
+
   /**
    * Appends entries that must follow the log or overlap it: a conflicting suffix is replaced.
    * Entries at or below the compacted index are skipped.
@@ -120,8 +127,13 @@ export class MemoryStorage implements Storage {
       throw new RaftInvariantError(`append at ${first} leaves a gap after last index ${this.lastIndex()}`);
     }
     const skip = Math.max(0, this.baseIndex + 1 - first);
-    this.ents.length = first + skip - this.baseIndex - 1;
-    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
+    const keep = first + skip - this.baseIndex - 1;
+    for (let i = keep; i < this.ents.length; i++) this.bytes -= entrySize(this.ents[i]!);
+    this.ents.length = keep;
+    for (let i = skip; i < entries.length; i++) {
+      this.ents.push(entries[i]!);
+      this.bytes += entrySize(entries[i]!);
+    }
   }
 
   /** Replaces the whole log by a snapshot (received from the leader, or loaded at start-up). */
@@ -131,6 +143,7 @@ export class MemoryStorage implements Storage {
     this.baseIndex = meta.index;
     this.baseTerm = meta.term;
     this.ents = [];
+    this.bytes = 0;
   }
 
   /**
@@ -153,8 +166,30 @@ export class MemoryStorage implements Storage {
     if (index > this.snap.index) {
       throw new RaftInvariantError(`compact(${index}) beyond the snapshot at ${this.snap.index}`);
     }
+    this.dropThrough(index);
+  }
+
+  /**
+   * Drops the oldest entries, none after `upTo`, until the rest hold at most `maxBytes`; returns
+   * how many. Unlike compact(), no snapshot needs to cover them: this bounds the memory the log
+   * takes, and the node must then make sure a member that needs them gets a snapshot taken after
+   * them (Node.trimLog). `upTo` must be applied, and at most lastIndex().
+   */
+  release(maxBytes: number, upTo: number): number {
+    if (upTo > this.lastIndex()) throw new RaftInvariantError(`release up to ${upTo} beyond the last index ${this.lastIndex()}`);
+    let bytes = this.bytes;
+    let n = 0;
+    const limit = upTo - this.baseIndex;
+    while (n < limit && bytes > maxBytes) bytes -= entrySize(this.ents[n++]!);
+    if (n > 0) this.dropThrough(this.baseIndex + n);
+    return n;
+  }
+
+  private dropThrough(index: number): void {
+    const n = index - this.baseIndex;
     this.baseTerm = this.term(index);
-    this.ents = this.ents.slice(index - this.baseIndex);
+    for (let i = 0; i < n; i++) this.bytes -= entrySize(this.ents[i]!);
+    this.ents = this.ents.slice(n);
     this.baseIndex = index;
   }
 }

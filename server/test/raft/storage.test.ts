@@ -93,6 +93,41 @@ describe('raft MemoryStorage', () => {
     s.append([entry(11, 4)]);
     assert.equal(s.lastIndex(), 11);
   });
+
+  it('counts the bytes it holds through appends, replaced suffixes, compaction and snapshots', () => {
+    const s = new MemoryStorage();
+    const size = (n: number) => entrySize(entry(0, 0, n));
+    s.append([entry(1, 1, 100), entry(2, 1, 200), entry(3, 1, 300)]);
+    assert.equal(s.byteSize(), size(100) + size(200) + size(300));
+    s.append([entry(3, 2, 50), entry(4, 2, 10)]);
+    assert.equal(s.byteSize(), size(100) + size(200) + size(50) + size(10));
+    s.createSnapshot(2, { voters: [1], learners: [] });
+    s.compact(1);
+    assert.equal(s.byteSize(), size(200) + size(50) + size(10));
+    s.applySnapshot({ index: 9, term: 3, conf: { voters: [1], learners: [] } });
+    assert.equal(s.byteSize(), 0);
+  });
+
+  it('releases the oldest entries down to a byte budget, never past the index it is given, and past the snapshot', () => {
+    const s = new MemoryStorage();
+    s.append([1, 2, 3, 4, 5, 6].map((i) => entry(i, i < 4 ? 1 : 2, 1000)));
+    const one = entrySize(entry(0, 0, 1000));
+    assert.equal(s.release(10 * one, 6), 0, 'within the budget: nothing released');
+    assert.equal(s.release(2 * one, 3), 3, 'stops at the index given');
+    assert.equal(s.firstIndex(), 4);
+    assert.equal(s.term(3), 1, 'the last released entry keeps its term, for matching');
+    assert.equal(s.byteSize(), 3 * one);
+    assert.equal(s.snapshot().index, 0, 'no snapshot covers the released entries');
+    assert.equal(s.release(2 * one, 6), 1);
+    assert.equal(s.firstIndex(), 5);
+    assert.throws(() => s.entries(4, 6, Infinity), ErrCompacted);
+    assert.deepEqual(terms(s.entries(5, 7, Infinity)), [2, 2]);
+    assert.throws(() => s.release(0, 7), RaftInvariantError, 'beyond the last index');
+    // A snapshot may still be taken at a held index, and compaction behind it is then a no-op.
+    assert.deepEqual(s.createSnapshot(5, { voters: [1], learners: [] }).index, 5);
+    s.append([entry(7, 2, 1000)]);
+    assert.equal(s.lastIndex(), 7);
+  });
 });
 
 describe('raft conf change codec', () => {

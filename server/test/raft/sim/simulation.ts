@@ -85,6 +85,12 @@ interface Params {
   preVote: boolean;
   snapshotEvery: number;
   keepAfterSnapshot: number;
+  /**
+   * Bytes of applied entries a member keeps in memory (the node's logMemoryBytes): older ones are
+   * released from its MemoryStorage even when no snapshot covers them yet, and a member that needs
+   * them gets a snapshot taken for it.
+   */
+  memoryBytes: number;
   padding: number;
   nemesisEveryMs: number;
   clientEveryMs: number;
@@ -123,6 +129,8 @@ class SimMember {
   snapshotIndex = 0;
   /** Snapshot files by index (the node layer keeps the latest few to stream them). */
   snapshots = new Map<number, SnapshotData>();
+  /** On a leader: the snapshot index sent to each member that has not caught up past it yet. */
+  snapshotsSent = new Map<number, number>();
   /** Snapshots received from a leader, by index, waiting for the Ready that installs them. */
   incoming = new Map<number, SnapshotData>();
   pending: Ready | undefined;
@@ -178,6 +186,8 @@ export class Simulation {
       preVote,
       snapshotEvery: r.pick([5, 10, 30, 1000]),
       keepAfterSnapshot: r.pick([0, 2, 10]),
+      // (from its own generator, so that the seeds' other choices stay what they were before it)
+      memoryBytes: new Rng(options.seed ^ 0x6d656d).pick([Infinity, Infinity, 60, 300]),
       padding: r.pick([0, 8, 40]),
       nemesisEveryMs: churn ? 25 : r.pick([30, 80, 200]),
       clientEveryMs: r.pick([5, 15, 40]),
@@ -336,6 +346,7 @@ export class Simulation {
     m.snapshotIndex = meta.index;
     m.snapshots = new Map([[meta.index, d.snapshot]]);
     m.incoming = new Map();
+    m.snapshotsSent = new Map();
     m.pending = undefined;
     m.role = Role.Follower;
     m.hard = { ...d.hardState };
@@ -477,6 +488,20 @@ export class Simulation {
     }
     m.node.advance(rd);
     this.maybeSnapshot(m);
+    this.releaseMemory(m);
+  }
+
+  /** The node's trimLog: applied entries beyond the memory budget leave the MemoryStorage. */
+  private releaseMemory(m: SimMember): void {
+    if (this.params.memoryBytes === Infinity) return;
+    const status = m.node.status();
+    let upTo = Math.min(m.applied, status.applied, m.storage.lastIndex());
+    for (const [id, index] of m.snapshotsSent) {
+      const match = status.progress?.get(id)?.match;
+      if (match === undefined || match >= index) m.snapshotsSent.delete(id);
+      else upTo = Math.min(upTo, index);
+    }
+    m.storage.release(this.params.memoryBytes, upTo);
   }
 
   private sync(m: SimMember): void {
@@ -487,8 +512,9 @@ export class Simulation {
   }
 
   /** The node layer snapshots its state machine now and then, and compacts the log. */
-  private maybeSnapshot(m: SimMember): void {
-    if (m.applied - m.snapshotIndex < this.params.snapshotEvery) return;
+  private maybeSnapshot(m: SimMember, force = false): void {
+    if (m.applied <= m.snapshotIndex) return;
+    if (!force && m.applied - m.snapshotIndex < this.params.snapshotEvery) return;
     const meta = m.storage.createSnapshot(m.applied, m.conf);
     const data: SnapshotData = { meta, digest: m.digest };
     m.snapshots.set(meta.index, data);
@@ -507,6 +533,13 @@ export class Simulation {
     this.checkPersistedBeforeSend(from, msg);
     let snap: SnapshotData | undefined;
     if (msg.type === MessageType.Snap) {
+      if (msg.snapshot!.index < from.storage.firstIndex() - 1) {
+        // The log in memory no longer follows this snapshot: take a newer one for the next attempt.
+        this.maybeSnapshot(from, true);
+        this.reportSnapshot(from, msg.to, false);
+        return;
+      }
+      from.snapshotsSent.set(msg.to, msg.snapshot!.index);
       snap = from.snapshots.get(msg.snapshot!.index);
       if (snap === undefined) {
         // The file was replaced by a newer snapshot meanwhile: the stream fails.
