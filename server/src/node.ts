@@ -658,8 +658,8 @@ export class ConclaveNode implements PeerHandlers {
    * from memory (the WAL keeps them until a snapshot covers them), whether or not a snapshot covers
    * them yet. A follower that needs one of them gets a snapshot instead, taken anew if the latest
    * one is older (sendSnapshot). Without this, large values filled memory until the next snapshot
-   * (hundreds of MiB), and V8 ran a full GC several times a second under load because of them.
-   * Never drops what a snapshot being taken or sent still needs to be followed by.
+   * (310 MiB after ten seconds of 100 KB writes in the benchmark). Never drops what a snapshot
+   * being taken or sent still needs to be followed by.
    */
   private trimLog(): void {
     const budget = this.options.logMemoryBytes;
