@@ -206,8 +206,19 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         '--v=1',
       ]),
     );
+    // A pod found unschedulable while its claim was still unbound waits for an event that requeues
+    // it; when the claim's binding raced ahead of that (CI saw it: a StatefulSet's new member pod
+    // scheduled 5 min 16 s after its volume was provisioned, failing the test), only the periodic
+    // flush retries it, after 5 minutes by default. Retry such pods within seconds here.
     procs.push(
-      launch(dir, 'kube-scheduler', [join(binDir, 'kube-scheduler'), `--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--secure-port=0', '--v=1']),
+      launch(dir, 'kube-scheduler', [
+        join(binDir, 'kube-scheduler'),
+        `--kubeconfig=${kubeconfigPath}`,
+        '--leader-elect=false',
+        '--secure-port=0',
+        '--pod-max-in-unschedulable-pods-duration=10s',
+        '--v=1',
+      ]),
     );
 
     const runnerConfig = join(dir, 'runner.json');
