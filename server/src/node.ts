@@ -721,9 +721,12 @@ export class ConclaveNode implements PeerHandlers {
     const meta = message.snapshot!;
     if (meta.index < this.raftStorage.firstIndex() - 1) {
       // The log in memory no longer reaches back to the latest snapshot (trimLog): the member could
-      // not continue from it. Take a newer one; the next attempt sends that.
-      this.deps.logger.info({ member: message.to, snapshot: meta.index, firstIndex: this.raftStorage.firstIndex() }, 'taking a snapshot for a member behind the log kept in memory');
-      void this.snapshot();
+      // not continue from it. Take a newer one; the next attempt sends that (attempts come at Raft's
+      // probe pace, every heartbeat, while the snapshot is being taken).
+      if (!this.snapshotInProgress) {
+        this.deps.logger.info({ member: message.to, snapshot: meta.index, firstIndex: this.raftStorage.firstIndex() }, 'taking a snapshot for a member behind the log kept in memory');
+        void this.snapshot();
+      }
       this.raft.reportSnapshot(message.to, false);
       return;
     }
