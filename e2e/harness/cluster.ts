@@ -80,7 +80,8 @@ export class TestCluster {
    */
   static readonly open = new Set<TestCluster>();
   static deferCleanup = false;
-  private stopped = false;
+  /** True once stop() ran (its dir may still be there, see deferCleanup). */
+  stopped = false;
 
   readonly members = new Map<number, MemberProcess>();
   private constructor(
@@ -227,7 +228,9 @@ export class TestCluster {
     return !!p && p.exitCode === null && p.signalCode === null;
   }
 
-  async status(id: number): Promise<{ id: number; role: string; leader: number; term: number; appliedIndex: number; commitIndex: number } | undefined> {
+  async status(
+    id: number,
+  ): Promise<{ id: number; role: string; leader: number; term: number; appliedIndex: number; commitIndex: number; snapshotIndex: number; logFirstIndex: number; logMemoryBytes: number } | undefined> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.member(id).metricsPort}/status`, { signal: AbortSignal.timeout(1000) });
       return (await res.json()) as never;
@@ -281,11 +284,6 @@ export class TestCluster {
     this.stopped = true;
     if (options.keepData) TestCluster.open.delete(this);
     else if (!TestCluster.deferCleanup) this.cleanUp();
-  }
-
-  /** True once stop() ran (its dir may still be there, see deferCleanup). */
-  get isStopped(): boolean {
-    return this.stopped;
   }
 
   /** Removes a stopped cluster's dir. */

@@ -3,7 +3,6 @@
  * every member log of the clusters it started or used, so that a failure in CI can be understood
  * from its output alone; then remove the dirs of the clusters stopped during the test.
  */
-import { readFileSync } from 'node:fs';
 import type { Context } from 'mocha';
 import { TestCluster } from './cluster.js';
 
@@ -24,14 +23,8 @@ function formatLine(line: string): string {
 
 function printTails(cluster: TestCluster): void {
   for (const m of cluster.members.values()) {
-    let lines: string[];
-    try {
-      lines = readFileSync(m.logFile, 'utf8').trim().split('\n');
-    } catch {
-      continue; // never started
-    }
-    console.log(`--- ${m.logFile} (last ${Math.min(TAIL_LINES, lines.length)} of ${lines.length} lines)`);
-    for (const line of lines.slice(-TAIL_LINES)) console.log(formatLine(line));
+    console.log(`--- ${m.logFile} (last ${TAIL_LINES} lines)`);
+    for (const line of cluster.logTail(m.id, TAIL_LINES).split('\n')) console.log(formatLine(line));
   }
 }
 
@@ -41,9 +34,9 @@ export const mochaHooks = {
   },
   afterEach(this: Context): void {
     if (this.currentTest?.state === 'failed') for (const cluster of TestCluster.open) printTails(cluster);
-    for (const cluster of [...TestCluster.open]) if (cluster.isStopped) cluster.cleanUp();
+    for (const cluster of [...TestCluster.open]) if (cluster.stopped) cluster.cleanUp();
   },
   afterAll(): void {
-    for (const cluster of [...TestCluster.open]) if (cluster.isStopped) cluster.cleanUp();
+    for (const cluster of [...TestCluster.open]) if (cluster.stopped) cluster.cleanUp();
   },
 };

@@ -117,6 +117,8 @@ export interface MemberStatus {
 const TOUCH_FLUSH_TICKS = 2;
 /** a state machine encoding to at most this many bytes is snapshotted into memory first (see encodedRecords) */
 const SNAPSHOT_HELD_BYTES = 64 * 1024 * 1024;
+/** how long the entries after a snapshot sent to a member stay in memory for it at most (a member that died meanwhile never asks) */
+const SNAPSHOT_FOLLOW_UP_MS = 60_000;
 
 export class ConclaveNode implements PeerHandlers {
   fsm: StateMachine;
@@ -159,8 +161,11 @@ export class ConclaveNode implements PeerHandlers {
   private snapshotInProgress = false;
   /** the index of the snapshot being taken, while one is */
   private snapshotIndexInProgress: number | undefined;
-  /** on the leader: the snapshot index sent to each member that has not caught up past it yet */
-  private readonly snapshotsSent = new Map<number, number>();
+  /**
+   * On the leader: the snapshot sent to each member that has not caught up past it yet, and when
+   * (performance.now()) it was sent; trimLog keeps the entries after it for SNAPSHOT_FOLLOW_UP_MS.
+   */
+  private readonly snapshotsSent = new Map<number, { index: number; at: number }>();
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
@@ -668,10 +673,11 @@ export class ConclaveNode implements PeerHandlers {
     const status = this.raft.status();
     let upTo = Math.min(this.fsm.appliedIndex, status.applied, this.raftStorage.lastIndex());
     if (this.snapshotIndexInProgress !== undefined) upTo = Math.min(upTo, this.snapshotIndexInProgress);
-    for (const [id, index] of this.snapshotsSent) {
+    const now = performance.now();
+    for (const [id, sent] of this.snapshotsSent) {
       const match = status.progress?.get(id)?.match;
-      if (match === undefined || match >= index) this.snapshotsSent.delete(id);
-      else upTo = Math.min(upTo, index);
+      if (match === undefined || match >= sent.index || now - sent.at > SNAPSHOT_FOLLOW_UP_MS) this.snapshotsSent.delete(id);
+      else upTo = Math.min(upTo, sent.index);
     }
     this.raftStorage.release(budget, upTo);
   }
@@ -730,7 +736,6 @@ export class ConclaveNode implements PeerHandlers {
       this.raft.reportSnapshot(message.to, false);
       return;
     }
-    this.snapshotsSent.set(message.to, meta.index);
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
       if (file === undefined) {
         // No file holds that state: a cluster that has not snapshotted yet offers its founding
@@ -739,8 +744,10 @@ export class ConclaveNode implements PeerHandlers {
         this.raft.reportSnapshot(message.to, false);
         return;
       }
+      this.snapshotsSent.set(message.to, { index: meta.index, at: performance.now() });
       this.deps.transport.sendSnapshot(message, () => this.deps.snapshots.openForSend(file.path), (ok) => {
-        if (!ok) this.snapshotsSent.delete(message.to);
+        if (ok) this.snapshotsSent.set(message.to, { index: meta.index, at: performance.now() });
+        else this.snapshotsSent.delete(message.to);
         this.raft.reportSnapshot(message.to, ok);
         this.scheduleReady();
       });

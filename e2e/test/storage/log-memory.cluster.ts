@@ -25,7 +25,7 @@ describe('the log kept in memory', function () {
       const value = Buffer.alloc(100_000, 3);
       for (let i = 0; i < 60; i++) await client.create(`/big-${i}`, value);
 
-      const status = (await cluster.status(leader)) as unknown as { logMemoryBytes: number; logFirstIndex: number; snapshotIndex: number; appliedIndex: number };
+      const status = (await cluster.status(leader))!;
       assert.ok(status.logMemoryBytes <= 1.25 * MiB + 100_100, `the leader holds ${status.logMemoryBytes} bytes of log (budget 1 MiB + a quarter)`);
       assert.equal(status.snapshotIndex, 0, 'no snapshot taken yet');
       assert.ok(status.logFirstIndex > 20, `entries were dropped from memory (first index held: ${status.logFirstIndex})`);
