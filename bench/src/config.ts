@@ -13,6 +13,11 @@ export interface BenchConfig {
   /** per measured point: untimed ramp-up, then the timed window */
   rampMs: number;
   durationMs: number;
+  /**
+   * the load workloads run this many times on every system, interleaved (one point on each system
+   * in turn, the order rotating each round); each cell reports the median round
+   */
+  rounds: number;
   sweep: Point[];
   /** the point the summary table and the targets use */
   headline: Point;
@@ -36,6 +41,7 @@ export function makeConfig(short: boolean): BenchConfig {
         warmupMs: 3_000,
         rampMs: 1_000,
         durationMs: 3_000,
+        rounds: 1,
         sweep: [headline],
         headline,
         keys: 1_000,
@@ -53,7 +59,8 @@ export function makeConfig(short: boolean): BenchConfig {
         workers: 2,
         warmupMs: 20_000,
         rampMs: 2_000,
-        durationMs: 10_000,
+        durationMs: 8_000,
+        rounds: 3,
         sweep: [{ sessions: 4, inFlight: 4 }, headline, { sessions: 32, inFlight: 8 }],
         headline,
         keys: 1_000,

@@ -13,6 +13,8 @@ export interface SystemResults {
   startedAt: string;
   loadAverageBefore: number[];
   loadAverageAfter?: number[];
+  /** CPU its idle cluster took while the run began (% of one core, 3 members): the others run beside it */
+  idleCpuPct?: number;
   workloads: Record<string, WorkloadResult>;
   error?: string;
 }
@@ -35,12 +37,26 @@ export interface BenchResults {
 const SYSTEMS = ['conclave', 'zookeeper', 'etcd'];
 const NAMES: Record<string, string> = { conclave: 'Conclave', zookeeper: 'ZooKeeper', etcd: 'etcd' };
 
+/** throughput rows compare ops/s (higher is better) and p99; value rows compare the value (lower is better) */
+export type RowKind = 'ops' | 'value';
+
 interface Row {
   key: string;
   label: string;
-  /** throughput rows compare ops/s (higher is better) and p99; value rows compare the value (lower is better) */
-  kind: 'ops' | 'value';
+  kind: RowKind;
 }
+
+/** The median round by the step's main number (of the middle two, the worse one: never the luckier round); failed rounds do not count. */
+export function medianRound(samples: WorkloadResult[], kind: RowKind): WorkloadResult {
+  const main = (r: WorkloadResult) => (kind === 'ops' ? r.opsPerSec : r.value);
+  const ok = samples.filter((r) => !r.error && main(r) !== undefined);
+  if (ok.length === 0) return samples.at(-1)!;
+  // worst first: fewest ops/s, or the largest value (time, bytes)
+  const sorted = [...ok].sort((a, b) => (kind === 'ops' ? main(a)! - main(b)! : main(b)! - main(a)!));
+  const chosen = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return samples.length > 1 ? { ...chosen, rounds: samples.map((r) => (r.error ? null : (main(r) ?? null))) } : chosen;
+}
+
 
 export function rows(config: BenchConfig): Row[] {
   const out: Row[] = [];
@@ -69,15 +85,23 @@ function cell(w: WorkloadResult | undefined, row: Row, br: string): string {
   if (w.error) return `error: ${w.error.slice(0, 80)}`;
   if (row.kind === 'ops') {
     const l = w.latency!;
-    return `**${fmt(w.opsPerSec!)}** ops/s${br}${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.p999)} ms${w.cpuUsPerOp ? `${br}CPU ${fmt(w.cpuUsPerOp)} µs/op` : ''}${w.errors ? `${br}(${w.errors} errors)` : ''}`;
+    return `**${fmt(w.opsPerSec!)}** ops/s${br}${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.p999)} ms${w.cpuUsPerOp ? `${br}CPU ${fmt(w.cpuUsPerOp)} µs/op` : ''}${roundRange(w, br)}${w.errors ? `${br}(${w.errors} errors)` : ''}`;
   }
   if (row.key === 'memory per znode') {
     const p = w.params as { heapPerZnode?: number; rssPerZnode?: number };
     return `**${p.heapPerZnode ?? '-'}** (${p.rssPerZnode ?? '-'})`;
   }
   if (row.key === 'populate') return `**${fmt(w.value!)}** s (${fmt(w.opsPerSec!)}/s)${w.errors ? `${br}${w.errors} batches failed, retried: ${(w.firstError ?? '').slice(0, 60)}` : ''}`;
-  const samples = w.samples && w.samples.length > 1 ? ` (${w.samples.map(fmt).join(', ')})` : '';
+  const samples = w.rounds && w.rounds.length > 1 ? roundRange(w, ' ') : w.samples && w.samples.length > 1 ? ` (${w.samples.map(fmt).join(', ')})` : '';
   return `**${w.value === undefined ? '-' : fmt(w.value)}**${samples}${w.errors ? ` (${w.note})` : ''}`;
+}
+
+/** the spread of the rounds behind a median-round cell: "rounds 14,203-15,120" (and how many failed) */
+function roundRange(w: WorkloadResult, br: string): string {
+  if (!w.rounds || w.rounds.length < 2) return '';
+  const ok = w.rounds.filter((v): v is number => v !== null);
+  const failed = w.rounds.length - ok.length;
+  return `${br}(${w.rounds.length} rounds: ${fmt(Math.min(...ok))}-${fmt(Math.max(...ok))}${failed ? `, ${failed} failed` : ''})`;
 }
 
 function ratio(c: WorkloadResult | undefined, a: WorkloadResult | undefined, row: Row): string {
@@ -208,6 +232,18 @@ function profileSection(r: BenchResults): string {
   return out.join('\n');
 }
 
+function method(r: BenchResults): string {
+  if (r.config.rounds === undefined) return 'one system after the other.'; // results of runs before the rounds
+  const rounds = r.config.rounds;
+  const idle = Object.values(r.systems).filter((s) => s.idleCpuPct !== undefined);
+  return (
+    `the clusters of all systems run side by side and the load workloads go round robin, each point on one system after the other` +
+    (rounds > 1 ? `, in ${rounds} rounds (the first system rotating each round); each cell is the median round and shows the range of all rounds. ` : '. ') +
+    (idle.length ? `The idle clusters beside the measured one took ${idle.map((s) => `${NAMES[s.system]} ${s.idleCpuPct}%`).join(', ')} of one core. ` : '') +
+    'The scale workloads (populate and after it) ran afterwards, one system at a time.'
+  );
+}
+
 export function renderMarkdown(r: BenchResults, analysis: string): string {
   const loads = Object.values(r.systems).map((s) => `${NAMES[s.system]} ${s.loadAverageBefore.join(' ')} -> ${s.loadAverageAfter?.join(' ') ?? '?'}`);
   return `# Benchmarks: Conclave side by side with ZooKeeper and etcd
@@ -215,7 +251,7 @@ export function renderMarkdown(r: BenchResults, analysis: string): string {
 <!-- Generated by \`npm run bench\` (or \`npm run report -w bench\` from bench/results/latest.json); the
 analysis comes from bench/analysis.md. Edit those, not this file. -->
 
-Measured on ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\` (${r.mode} mode), in one run, one system after the other.
+Measured on ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\` (${r.mode} mode), in one run: ${method(r)}
 
 **Machine**: ${r.machine.nproc} cores (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, ${r.machine.kernel}, Node.js ${r.machine.node}, ${r.machine.java}.
 Shared with other engineers' work: **load average (1/5/15 min) before the run ${r.loadAverageBefore.join(' / ')}**, after ${r.loadAverageAfter?.join(' / ') ?? '?'};

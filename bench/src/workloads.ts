@@ -19,6 +19,8 @@ export interface WorkloadResult {
   value?: number;
   unit?: string;
   samples?: number[];
+  /** the main number (ops/s or value) of every round, in run order (null: that round failed); the result is the median round */
+  rounds?: (number | null)[];
   /** cluster CPU time (all members) per operation, microseconds */
   cpuUsPerOp?: number;
   errors?: number;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Histogram, median, summarize as latency } from '../src/stats.js';
 import { areaOf, summarize, type CpuProfile } from '../src/profile.js';
 import { makeConfig } from '../src/config.js';
-import { markdownTable, missingResults, renderMarkdown, type BenchResults } from '../src/report.js';
+import { markdownTable, medianRound, missingResults, renderMarkdown, type BenchResults } from '../src/report.js';
 import { split } from '../src/pool.js';
 import { barPanels, groupedBars } from '../src/svg.js';
 import { throughputKey } from '../src/workloads.js';
@@ -97,6 +97,21 @@ describe('bench: report', () => {
     const missing = missingResults(results, false);
     assert.ok(missing.includes('conclave latency read'));
     assert.ok(!missing.some((m) => m.startsWith('conclave failover')));
+  });
+
+  it('reports the median round and the range of all rounds', () => {
+    const rounds = [w(900), { title: '', error: 'lost the cluster' }, w(1200), w(1000)];
+    const chosen = medianRound(rounds, 'ops');
+    assert.equal(chosen.opsPerSec, 1000);
+    assert.deepEqual(chosen.rounds, [900, null, 1200, 1000]);
+    assert.equal(medianRound([w(900), w(1100)], 'ops').opsPerSec, 900, 'the lower of two: never the luckier round');
+    assert.equal(medianRound([{ title: '', value: 30 }, { title: '', value: 10 }, { title: '', value: 20 }], 'value').value, 20);
+    assert.equal(medianRound([{ title: '', value: 10 }, { title: '', value: 30 }], 'value').value, 30, 'for times the larger of two');
+    assert.equal(medianRound([{ title: '', error: 'x' }], 'ops').error, 'x', 'every round failed: the failure is the result');
+    assert.equal(medianRound([w(5)], 'ops').rounds, undefined, 'one round: nothing to range over');
+    const table = markdownTable({ ...results, config: { ...config, rounds: 4 }, systems: { conclave: { ...results.systems.conclave!, workloads: { [throughputKey(1, config.headline)]: chosen } } } });
+    assert.match(table, /\*\*1,000\*\* ops\/s.*\(4 rounds: 900-1,200, 1 failed\)/);
+    assert.match(renderMarkdown({ ...results, config: { ...config, rounds: 4 } }, ''), /in 4 rounds .* each cell is the median round/);
   });
 
   it('draws SVG charts', () => {
