@@ -75,6 +75,7 @@ export function newMessage(type: MessageType, to: MemberId, from: MemberId, term
     reject: false,
     rejectHint: 0,
     context: undefined,
+    commitOnly: false,
   };
 }
 
@@ -683,6 +684,22 @@ export class Raft {
     return true;
   }
 
+  /**
+   * Marks the queued MsgApps that only carry the commit index to a member known to hold their
+   * index already (Replicate, match at or past it, counting acks stepped after they were queued):
+   * the member does not answer those, as its answer would tell nothing new. That is half the
+   * messages of a write on a quiet cluster (an answer per follower to each commit index). Called
+   * as the messages leave (RawNode.ready, takeLeaderReplication).
+   */
+  markCommitOnly(): void {
+    if (this.role !== Role.Leader) return;
+    for (const m of this.msgs) {
+      if (m.type !== MessageType.App || m.entries.length > 0) continue;
+      const pr = this.tracker.progress.get(m.to);
+      if (pr !== undefined && pr.state === ProgressState.Replicate && pr.match >= m.index) m.commitOnly = true;
+    }
+  }
+
   private maybeSendSnapshot(to: MemberId, pr: Progress): boolean {
     // A member not heard from lately would most likely not get it either.
     if (!pr.recentActive) return false;
@@ -843,7 +860,7 @@ export class Raft {
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew >= 0) {
-      this.reply(MessageType.AppResp, m.from).index = lastNew;
+      if (!(m.commitOnly && m.entries.length === 0)) this.reply(MessageType.AppResp, m.from).index = lastNew;
       return;
     }
     // Hint where our logs may match: our largest index <= m.index whose term is <= m.logTerm.

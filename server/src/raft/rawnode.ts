@@ -234,6 +234,7 @@ export class RawNode {
   takeLeaderReplication(): Message[] {
     const r = this.raft;
     if (r.role !== Role.Leader || r.msgs.length === 0) return [];
+    r.markCommitOnly();
     const now: Message[] = [];
     const later: Message[] = [];
     for (const m of r.msgs) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? now : later).push(m);
@@ -260,6 +261,7 @@ export class RawNode {
     if (this.outstanding !== undefined) throw new RaftInvariantError('ready() called before advance() of the last Ready');
     const r = this.raft;
     const log = r.log;
+    r.markCommitOnly();
     const rd: Ready = {
       entries: log.nextUnstableEntries(),
       committedEntries: log.nextCommittedEntries(),

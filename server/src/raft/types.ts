@@ -92,6 +92,11 @@ export interface Message {
   rejectHint: number;
   /** ReadIndex request context, echoed in ReadState; opaque bytes */
   context?: Uint8Array;
+  /**
+   * App: no entries, sent to a member whose match is `index` (the leader has its ack already): it
+   * only tells the commit index, and the member does not answer unless its log does not match.
+   */
+  commitOnly: boolean;
 }
 
 export enum Role {

@@ -41,6 +41,7 @@ export function toWire(m: Message): RaftMessage {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: (m.context ?? new Uint8Array(0)) as Buffer,
+    commitOnly: m.commitOnly,
   };
 }
 
@@ -68,5 +69,6 @@ export function fromWire(m: RaftMessage__Output): Message {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: m.context.length > 0 ? m.context : undefined,
+    commitOnly: m.commitOnly,
   };
 }

@@ -142,6 +142,7 @@ describe('raft interactions', () => {
         commit: 0,
         reject: false,
         rejectHint: 0,
+        commitOnly: false,
       };
       c.node(2).step(vote);
       c.flushReadies();
@@ -258,6 +259,32 @@ describe('raft interactions', () => {
       c.propose(1, 'a');
       c.propose(2, 'b'); // forwarded to the leader
       for (const id of [1, 2, 3]) assert.deepEqual(c.member(id).state, ['a', 'b']);
+    });
+
+    it('tells followers the commit index in MsgApps they do not answer, unless their log does not match', () => {
+      const c = elected();
+      c.propose(1, 'a');
+      c.stabilize();
+      const delivered = c.delivered.length;
+      c.node(1).propose(bytes('b'));
+      c.stabilize();
+      const exchange = c.delivered.slice(delivered).map((m) => [m.type, m.from, m.to, m.entries.length, m.commitOnly]);
+      assert.deepEqual(exchange, [
+        [MessageType.App, 1, 2, 1, false],
+        [MessageType.App, 1, 3, 1, false],
+        [MessageType.AppResp, 2, 1, 0, false],
+        [MessageType.AppResp, 3, 1, 0, false],
+        // the commit index, to each follower (3's ack was stepped after the message was queued, before it left); neither answers
+        [MessageType.App, 1, 2, 0, true],
+        [MessageType.App, 1, 3, 0, true],
+      ]);
+      for (const id of [1, 2, 3]) assert.deepEqual(c.member(id).state, ['a', 'b']);
+      // A member that lost what the leader counts on (here: a commit-only MsgApp past its log) still answers, rejecting.
+      const last = c.member(2).status().commit;
+      c.deliver({ ...c.delivered.at(-1)!, to: 2, index: last + 5, logTerm: 1, commitOnly: true });
+      c.flushReadies();
+      const answer = c.queue.find((m) => m.from === 2 && m.type === MessageType.AppResp);
+      assert.equal(answer?.reject, true);
     });
 
     it('pipelines many MsgApp to a follower without waiting for answers', () => {
@@ -865,6 +892,7 @@ describe('raft Ready contract', () => {
       commit: 0,
       reject: false,
       rejectHint: 0,
+      commitOnly: false,
     };
     c.node(2).step(beat);
     c.node(2).step({ ...beat, type: MessageType.Hup });

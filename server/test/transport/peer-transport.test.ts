@@ -92,6 +92,7 @@ function message(from: number, to: number, index: number, data = Buffer.from(`en
     commit: index,
     reject: false,
     rejectHint: 0,
+    commitOnly: false,
   };
 }
 
