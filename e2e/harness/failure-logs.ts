@@ -1,9 +1,9 @@
 /**
- * Mocha root hooks (loaded with --require by the test configs): when a test fails, print the end of
+ * Mocha root hooks (loaded with --require by the test configs): when a test (or a hook before it) fails, print the end of
  * every member log of the clusters it started or used, so that a failure in CI can be understood
  * from its output alone; then remove the dirs of the clusters stopped during the test.
  */
-import type { Context } from 'mocha';
+import type { Context, Hook, Suite, Test } from 'mocha';
 import { TestCluster } from './cluster.js';
 
 const TAIL_LINES = 60;
@@ -28,12 +28,22 @@ function printTails(cluster: TestCluster): void {
   }
 }
 
+/** The test failed, or a before/beforeEach hook of one of its suites did (mocha then skips the test but still runs the afterEach hooks). */
+function failed(test: Test | undefined): boolean {
+  if (test?.state === 'failed') return true;
+  for (let suite: Suite | undefined = test?.parent; suite; suite = suite.parent) {
+    const hooks = suite as unknown as { _beforeAll: Hook[]; _beforeEach: Hook[] };
+    if ([...hooks._beforeAll, ...hooks._beforeEach].some((hook) => hook.state === 'failed')) return true;
+  }
+  return false;
+}
+
 export const mochaHooks = {
   beforeAll(): void {
     TestCluster.deferCleanup = true;
   },
   afterEach(this: Context): void {
-    if (this.currentTest?.state === 'failed') for (const cluster of TestCluster.open) printTails(cluster);
+    if (failed(this.currentTest)) for (const cluster of TestCluster.open) printTails(cluster);
     for (const cluster of [...TestCluster.open]) if (cluster.stopped) cluster.cleanUp();
   },
   afterAll(): void {

@@ -145,7 +145,7 @@ export class ConclaveNode implements PeerHandlers {
   private tickTimer: NodeJS.Timeout | undefined;
   private ticks = 0;
   private readyScheduled = false;
-  private earlyReplicationScheduled = false;
+  private whileWritingScheduled = false;
   /** when the write the Ready loop waits on began (performance.now()), if it waits on one */
   private persistStarted: number | undefined;
   private loopRunning = false;
@@ -570,7 +570,7 @@ export class ConclaveNode implements PeerHandlers {
   // ------------------------------------------------------------------ the Ready loop
 
   private scheduleReady(): void {
-    if (this.loopRunning) return this.scheduleEarlyReplication();
+    if (this.loopRunning) return this.scheduleWhileWriting();
     if (this.readyScheduled || this.stopped) return;
     this.readyScheduled = true;
     setImmediate(() => {
@@ -580,24 +580,40 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   /**
-   * While the Ready loop waits for this member's fsync, a leader proposes what has queued and sends
-   * its replication messages at once (RawNode.takeLeaderReplication): the followers write new
-   * entries in parallel with the leader's current fsync instead of after it, and learn commit
-   * indexes as soon as the acks arrive. Not while this member's storage fails or its write has taken
-   * two election timeouts (stalledPersistMs): a leader that cannot persist cannot answer, and its
-   * heartbeats must stop so that the others elect a leader that can.
+   * While the Ready loop waits for this member's fsync, every member applies what a quorum made
+   * durable meanwhile (applyWhileWriting), and a leader proposes what has queued and sends its
+   * replication messages at once (RawNode.takeLeaderReplication): the followers write new entries in
+   * parallel with the leader's current fsync instead of after it, and learn commit indexes as soon
+   * as the acks arrive. A leader does not send while its storage fails or its write has taken two
+   * election timeouts (stalledPersistMs): a leader that cannot persist must let its heartbeats stop,
+   * so that the others elect a leader that can.
    */
-  private scheduleEarlyReplication(): void {
-    if (this.earlyReplicationScheduled || this.stopped || this.raft.role !== Role.Leader) return;
-    this.earlyReplicationScheduled = true;
+  private scheduleWhileWriting(): void {
+    if (this.whileWritingScheduled || this.stopped) return;
+    this.whileWritingScheduled = true;
     setImmediate(() => {
-      this.earlyReplicationScheduled = false;
+      this.whileWritingScheduled = false;
       if (!this.loopRunning || this.stopped || this.fatal) return; // the loop itself does it
-      if (this.storageFailure !== undefined) return;
+      this.applyWhileWriting();
+      if (this.raft.role !== Role.Leader || this.storageFailure !== undefined) return;
       if (this.persistStarted !== undefined && performance.now() - this.persistStarted > this.stalledPersistMs()) return;
       this.flushProposals();
       this.sendMessages(this.raft.takeLeaderReplication());
     });
+  }
+
+  /**
+   * While this member's log write runs, applies (and answers) what a quorum has made durable
+   * meanwhile (RawNode.takeCommittedEntries): on a leader whose followers acked before its own
+   * write returned, and on a follower told the commit index of entries it is still writing, the
+   * answer no longer waits for this member's disk. Entries are applied in log order either way.
+   */
+  private applyWhileWriting(): void {
+    const committed = this.raft.takeCommittedEntries();
+    if (committed.length === 0) return;
+    this.deps.metrics.proposalsCommitted.inc(committed.length);
+    this.applyQueue.push(...committed);
+    this.drainApplyQueue();
   }
 
   /**

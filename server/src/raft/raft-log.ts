@@ -204,9 +204,15 @@ export class RaftLog {
    * handed out for persistence by the same Ready at the latest, so applying unstable entries
    * here is safe: the Ready contract persists before it applies.
    */
-  nextCommittedEntries(): Entry[] {
-    if (!this.hasNextCommitted()) return [];
-    return this.slice(this.applying + 1, this.committed + 1, this.maxApplyingBytes);
+  nextCommittedEntries(upTo = this.committed): Entry[] {
+    const hi = Math.min(upTo, this.committed);
+    if (!this.hasNextCommitted() || this.applying >= hi) return [];
+    return this.slice(this.applying + 1, hi + 1, this.maxApplyingBytes);
+  }
+
+  /** The last entry handed to a Ready for persistence (or persisted). */
+  lastHandedOut(): number {
+    return this.unstable.offsetInProgress - 1;
   }
 
   acceptApplying(index: number): void {

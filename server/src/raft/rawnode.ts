@@ -15,6 +15,7 @@ import {
   NONE,
   type ConfChange,
   type ConfState,
+  type Entry,
   type HardState,
   type MemberId,
   type Message,
@@ -82,8 +83,11 @@ export class RawNode {
   private readonly raft: Raft;
   private prevSoftState: SoftState;
   private prevHardState: HardState;
-  /** Set between ready() and advance(); holds the leader's self-acknowledgement, if any. */
-  private outstanding: { ackTerm: number; ackIndex: number } | undefined = undefined;
+  /**
+   * Set between ready() and advance(): the leader's self-acknowledgement, if any, and the committed
+   * entries taken meanwhile (takeCommittedEntries), which advance() counts applied.
+   */
+  private outstanding: { ackTerm: number; ackIndex: number; taken: Entry[] } | undefined = undefined;
 
   constructor(config: RawNodeConfig) {
     const electionTick = config.electionTick ?? 10;
@@ -242,6 +246,25 @@ export class RawNode {
     return now;
   }
 
+  /**
+   * While a Ready is outstanding (this member's log write runs), takes the entries committed since,
+   * to apply at once, up to the last entry already handed to a Ready for persistence. Committed
+   * means durable on a quorum: they need not wait for this member's own write (a leader whose
+   * followers acked first, a follower told the commit index of entries it is still writing). The
+   * next Ready does not hand them out again; advance() counts them applied. Empty when no Ready is
+   * outstanding (ready() hands them out then).
+   */
+  takeCommittedEntries(): Entry[] {
+    const outstanding = this.outstanding;
+    if (outstanding === undefined) return [];
+    const log = this.raft.log;
+    const entries = log.nextCommittedEntries(log.lastHandedOut());
+    if (entries.length === 0) return [];
+    log.acceptApplying(entries[entries.length - 1]!.index);
+    outstanding.taken.push(...entries);
+    return entries;
+  }
+
   /** Whether ready() has work. False while a Ready is outstanding (not yet advanced). */
   hasReady(): boolean {
     if (this.outstanding !== undefined) return false;
@@ -289,7 +312,7 @@ export class RawNode {
     log.unstable.acceptInProgress();
     const committed = rd.committedEntries;
     if (committed.length > 0) log.acceptApplying(committed[committed.length - 1]!.index);
-    this.outstanding = { ackTerm: r.term, ackIndex: r.unackedSelfIndex };
+    this.outstanding = { ackTerm: r.term, ackIndex: r.unackedSelfIndex, taken: [] };
     r.unackedSelfIndex = 0;
     return rd;
   }
@@ -309,10 +332,10 @@ export class RawNode {
       const last = rd.entries[rd.entries.length - 1]!;
       r.log.stableTo(last.index, last.term);
     }
-    const committed = rd.committedEntries;
-    if (committed.length > 0) {
-      r.log.appliedTo(committed[committed.length - 1]!.index);
-      r.reduceUncommittedSize(committed);
+    for (const applied of [rd.committedEntries, outstanding.taken]) {
+      if (applied.length === 0) continue;
+      r.log.appliedTo(applied[applied.length - 1]!.index);
+      r.reduceUncommittedSize(applied);
     }
     if (outstanding.ackIndex > 0) r.ackSelf(outstanding.ackTerm, outstanding.ackIndex);
     r.campaignIfTransferPending();

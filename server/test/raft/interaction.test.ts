@@ -287,6 +287,32 @@ describe('raft interactions', () => {
       assert.equal(answer?.reject, true);
     });
 
+    it('a member applies what a quorum committed while its own write of it runs (takeCommittedEntries), never beyond what it handed out to persist', () => {
+      const c = elected();
+      const leader = c.member(1);
+      const text = (entries: { data: Uint8Array }[]) => entries.map((e) => new TextDecoder().decode(e.data));
+      c.node(1).propose(bytes('a'));
+      const rd = c.node(1).ready(); // the leader now writes 'a' to its log...
+      c.queue.push(...rd.messages);
+      assert.deepEqual(c.node(1).takeCommittedEntries(), [], 'nothing committed yet');
+      c.node(1).propose(bytes('b')); // ...and 'b' arrives during that write: not handed out to persist yet
+      c.queue.push(...c.node(1).takeLeaderReplication());
+      // Both followers write and ack 'a' and 'b' while the leader's write of 'a' runs.
+      c.deliverWhere((m) => m.to !== 1);
+      c.flushReadies();
+      c.deliverWhere((m) => m.to === 1);
+      assert.equal(c.node(1).status().commit, rd.entries.at(-1)!.index + 1, 'a and b are committed by the followers');
+      assert.deepEqual(text(c.node(1).takeCommittedEntries()), ['a'], "'a' before the leader's write returns; not 'b', which it has not started writing");
+      assert.deepEqual(c.node(1).takeCommittedEntries(), [], 'taken once');
+      leader.storage.append(rd.entries);
+      if (rd.hardState) leader.storage.setHardState(rd.hardState);
+      c.node(1).advance(rd);
+      assert.equal(c.node(1).status().applied, rd.entries.at(-1)!.index, 'advance() counts the taken entries applied');
+      const next = c.node(1).ready();
+      assert.deepEqual(text(next.committedEntries), ['b'], 'the next Ready hands out only what was not taken');
+      assert.deepEqual(c.node(2).takeCommittedEntries(), [], 'nothing outstanding on a member between Readies');
+    });
+
     it('pipelines many MsgApp to a follower without waiting for answers', () => {
       const c = elected([1, 2, 3], { maxSizePerMsg: 1 });
       // Replicate state after the first exchange: every proposal goes out at once.
