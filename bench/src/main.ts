@@ -147,12 +147,12 @@ async function startContender(system: SystemName): Promise<Contender | undefined
   } catch (error) {
     out.error = (error as Error).message;
     log(`  ${system}: FAILED ${(error as Error).stack ?? error}`);
-    await stopContender({ system, cluster, out } as Contender);
+    await stopContender({ cluster, out });
     return undefined;
   }
 }
 
-async function stopContender(c: Contender): Promise<void> {
+async function stopContender(c: Pick<Contender, 'cluster' | 'out'>): Promise<void> {
   await c.cluster.stop();
   active.delete(c.cluster);
   c.out.loadAverageAfter = loadAverage();

@@ -96,7 +96,7 @@ function cell(w: WorkloadResult | undefined, row: Row, br: string): string {
   return `**${w.value === undefined ? '-' : fmt(w.value)}**${samples}${w.errors ? ` (${w.note})` : ''}`;
 }
 
-/** the spread of the rounds behind a median-round cell: "rounds 14,203-15,120" (and how many failed) */
+/** the spread of the rounds behind a median-round cell: "(3 rounds: 14,203-15,120)", and how many failed */
 function roundRange(w: WorkloadResult, br: string): string {
   if (!w.rounds || w.rounds.length < 2) return '';
   const ok = w.rounds.filter((v): v is number => v !== null);

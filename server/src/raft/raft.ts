@@ -687,7 +687,7 @@ export class Raft {
   /**
    * Marks the queued MsgApps that only carry the commit index to a member known to hold their
    * index already (Replicate, match at or past it, counting acks stepped after they were queued):
-   * the member does not answer those, as its answer would tell nothing new. That is half the
+   * the member does not answer those, as its answer would tell nothing new: a quarter of the
    * messages of a write on a quiet cluster (an answer per follower to each commit index). Called
    * as the messages leave (RawNode.ready, takeLeaderReplication).
    */
