@@ -646,9 +646,10 @@ export class ConclaveNode implements PeerHandlers {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     let messages = rd.messages;
-    if (this.role === Role.Leader && rd.entries.length > 0) {
+    if (this.role === Role.Leader && rd.entries.length > 0 && this.raft.isTermDurable()) {
       // The leader replicates while it writes its own copy (Raft thesis 10.2.1): the core counts the
-      // leader's own entries toward commit only after advance(), so nothing commits on an unsynced leader.
+      // leader's own entries toward commit only after advance(), so nothing commits on an unsynced
+      // leader. Not while this Ready also carries the leader's new term (RawNode.isTermDurable).
       this.sendMessages(messages.filter(isReplication));
       messages = messages.filter((m) => !isReplication(m));
     }
@@ -936,7 +937,9 @@ export class ConclaveNode implements PeerHandlers {
       this.lastSnapshotBytes = (await this.deps.snapshots.write(meta, records)).bytes;
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
-      const compactTo = index - this.options.snapshotCatchUpEntries;
+      // Never past what Raft has counted applied: entries applied here as soon as they were committed
+      // (applyStableCommitted) are still to come in a Ready, from the log in memory.
+      const compactTo = Math.min(index - this.options.snapshotCatchUpEntries, this.raft.status().applied);
       // (trimLog may have dropped more than that from memory already; the WAL's files go by this)
       if (compactTo > this.raftStorage.firstIndex()) this.raftStorage.compact(compactTo);
       if (compactTo > 1) await this.deps.log.releaseBefore(compactTo);

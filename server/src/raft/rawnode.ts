@@ -88,6 +88,8 @@ export class RawNode {
    * entries taken meanwhile (takeCommittedEntries), which advance() counts applied.
    */
   private outstanding: { ackTerm: number; ackIndex: number; taken: Entry[] } | undefined = undefined;
+  /** The term on this member's disk: that of the last advanced Ready carrying a HardState. */
+  private durableTerm: number;
 
   constructor(config: RawNodeConfig) {
     const electionTick = config.electionTick ?? 10;
@@ -119,6 +121,7 @@ export class RawNode {
     });
     this.prevSoftState = this.raft.softState();
     this.prevHardState = this.raft.hardState();
+    this.durableTerm = this.prevHardState.term;
   }
 
   /** Advances the logical clock by one tick. */
@@ -233,17 +236,29 @@ export class RawNode {
    * indexes moved by acks, during this member's fsync then reach the followers without waiting for
    * it. A leader's appends do not depend on its own log being durable (Raft thesis 10.2.1: it may
    * replicate while it writes), so they are safe to send early; every other message keeps waiting
-   * for its Ready. Empty unless this member leads.
+   * for its Ready. Empty unless this member leads, and while the Ready that carries its term is not
+   * yet advanced (isTermDurable): a message of a term must not leave before the term is on disk.
    */
   takeLeaderReplication(): Message[] {
     const r = this.raft;
-    if (r.role !== Role.Leader || r.msgs.length === 0) return [];
+    if (r.role !== Role.Leader || r.msgs.length === 0 || !this.isTermDurable()) return [];
     r.markCommitOnly();
     const now: Message[] = [];
     const later: Message[] = [];
     for (const m of r.msgs) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? now : later).push(m);
     r.msgs = later;
     return now;
+  }
+
+  /**
+   * Whether this member's current term is on its disk (the Ready that carried it was advanced). A
+   * leader may send its replication messages before its own entries are durable, never before its
+   * term is: a single voter that elects itself hands out its new term and its first MsgApps to the
+   * learners in one Ready, and if it crashed before persisting that term it could lead the same term
+   * again with another log, which the learners would take for the same one.
+   */
+  isTermDurable(): boolean {
+    return this.raft.term === this.durableTerm;
   }
 
   /**
@@ -323,6 +338,7 @@ export class RawNode {
     if (outstanding === undefined) throw new RaftInvariantError('advance() without an outstanding Ready');
     this.outstanding = undefined;
     const r = this.raft;
+    if (rd.hardState !== undefined) this.durableTerm = rd.hardState.term;
     if (rd.snapshot !== undefined) {
       r.log.stableSnapTo(rd.snapshot.index);
       // The node restored its state machine from the snapshot.

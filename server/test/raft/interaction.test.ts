@@ -313,6 +313,30 @@ describe('raft interactions', () => {
       assert.deepEqual(c.node(2).takeCommittedEntries(), [], 'nothing outstanding on a member between Readies');
     });
 
+    it('a leader sends no replication early while its new term is not on disk (isTermDurable)', () => {
+      // A single voter with a learner elects itself in one step: one Ready carries the new term and
+      // the first MsgApp to the learner.
+      const c = new TestCluster([], { preVote: false });
+      for (const id of [1, 2]) c.addMember(id, { voters: [1], learners: [2] });
+      c.node(1).campaign();
+      c.node(1).propose(bytes('a'));
+      assert.equal(c.member(1).status().role, Role.Leader);
+      assert.equal(c.node(1).isTermDurable(), false, 'the term is not persisted yet');
+      const rd = c.node(1).ready();
+      assert.equal(rd.hardState?.term, 1);
+      assert.ok(rd.messages.some((m) => m.type === MessageType.App && m.to === 2 && m.term === 1), 'the Ready holds a MsgApp of term 1 to the learner');
+      c.node(1).propose(bytes('b')); // proposed while that Ready is written
+      c.tick(1); // and a heartbeat is due
+      assert.deepEqual(c.node(1).takeLeaderReplication(), [], 'nothing leaves before the term is durable');
+      c.member(1).storage.append(rd.entries);
+      c.member(1).storage.setHardState(rd.hardState!);
+      c.queue.push(...rd.messages);
+      c.node(1).advance(rd);
+      assert.equal(c.node(1).isTermDurable(), true);
+      c.stabilize();
+      assert.deepEqual(c.member(2).state, ['a', 'b'], 'the learner gets everything once the term is durable');
+    });
+
     it('pipelines many MsgApp to a follower without waiting for answers', () => {
       const c = elected([1, 2, 3], { maxSizePerMsg: 1 });
       // Replicate state after the first exchange: every proposal goes out at once.

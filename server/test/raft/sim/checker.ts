@@ -171,9 +171,22 @@ export class Checker {
     this.maxCommitted = commit;
   }
 
-  /** State Machine Safety: the state machine after index `index` has the committed digest. */
-  applied(member: number, index: number, digest: number): void {
-    if (index > this.maxCommitted) fail(`member ${member} applies ${index}, beyond any commit (${this.maxCommitted})`);
+  /**
+   * State Machine Safety: the state machine after index `index` has the committed digest. Applying
+   * an entry claims it committed (a member applies what it knows a quorum holds, possibly before
+   * its own copy or its commit index is on its disk): the first to apply an index beyond every
+   * commit seen records it, in `term` (the member's current term, at least the one in which the
+   * entry was committed), so that every later leader must hold it (Leader Completeness) and every
+   * other member must apply the same.
+   */
+  applied(member: number, term: number, index: number, digest: number): void {
+    if (index > this.maxCommitted + 1) fail(`member ${member} applies ${index}, beyond any commit (${this.maxCommitted})`);
+    if (index === this.maxCommitted + 1) {
+      this.committedHashes[index] = digest;
+      this.commitTerms[index] = Math.max(term, this.commitTerms[this.maxCommitted]!);
+      this.maxCommitted = index;
+      return;
+    }
     if (this.committedHashes[index] !== digest) fail(`State Machine Safety: member ${member} applied another entry ${index}`);
   }
 

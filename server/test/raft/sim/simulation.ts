@@ -5,8 +5,10 @@
  * peers see the connections close), spurious disconnects,
  * restarts, membership changes, leadership transfers, slow disks, client writes and reads) and a
  * healing phase that must end with a leader and every member of the configuration caught up.
- * The Checker judges every Ready once persisted, every message as it is sent (persist before
- * send) and every entry as it is applied. Same seed, same run.
+ * Members run the Ready loop as the node layer does (apply committed entries and send a leader's
+ * replication before the write; apply and replicate more while it runs). The Checker judges every
+ * Ready once persisted, every message as it is sent (persist before send) and every entry as it is
+ * applied (applying claims it committed). Same seed, same run.
  */
 
 import {
@@ -21,6 +23,7 @@ import {
   decodeConfChange,
   type ConfChange,
   type ConfState,
+  type Entry,
   type HardState,
   type Message,
   type Ready,
@@ -133,7 +136,8 @@ class SimMember {
   snapshotsSent = new Map<number, number>();
   /** Snapshots received from a leader, by index, waiting for the Ready that installs them. */
   incoming = new Map<number, SnapshotData>();
-  pending: Ready | undefined;
+  /** The Ready whose disk write is in flight, and the messages that wait for it. */
+  pending: { rd: Ready; messages: Message[] } | undefined;
   role = Role.Follower;
   hard: HardState = { term: 0, vote: 0, commit: 0 };
   syncedHard: HardState = { term: 0, vote: 0, commit: 0 };
@@ -265,9 +269,9 @@ export class Simulation {
       case 'disk': {
         const m = this.members.get(event.id)!;
         if (!m.alive || m.inc !== event.inc || m.pending === undefined) return;
-        const rd = m.pending;
+        const { rd, messages } = m.pending;
         m.pending = undefined;
-        this.complete(m, rd);
+        this.complete(m, rd, messages);
         this.drainReadies(m);
         return;
       }
@@ -382,23 +386,73 @@ export class Simulation {
     this.queue.push(this.now + downMs, { kind: 'restart', id: m.id });
   }
 
-  /** The Ready loop of one member, up to a write that must wait for the disk. */
+  /**
+   * The Ready loop of one member, up to a write that must wait for the disk; as the node layer runs
+   * it (node.ts): what is committed and already in the member's storage is applied at once
+   * (applyStableCommitted); a Ready's committed entries are applied before its write, and a
+   * leader's replication messages sent before it; while the write is in flight, the member applies
+   * what becomes committed meanwhile and a leader sends its new replication messages at once.
+   */
   private drainReadies(m: SimMember): void {
+    if (!m.alive) return;
+    this.applyStableCommitted(m);
+    if (m.pending !== undefined) {
+      this.whileWriting(m, m.pending.rd);
+      return;
+    }
     while (m.alive && m.pending === undefined && m.node.hasReady()) {
       const rd = m.node.ready();
+      const messages = this.handOut(m, rd);
       if (!rd.mustSync) {
-        this.complete(m, rd);
+        this.complete(m, rd, messages);
         continue;
       }
-      m.pending = rd;
+      m.pending = { rd, messages };
       const latency = m.slowDisk ? this.rng.range(20, 60) : this.rng.range(0, 2);
       this.queue.push(this.now + latency, { kind: 'disk', id: m.id, inc: m.inc });
     }
   }
 
   /**
+   * What the node does with a Ready before its write: a leader sends the replication messages, and
+   * the committed entries are applied. A Ready that installs a snapshot does it all after its write.
+   * Returns the messages that wait for the write.
+   */
+  private handOut(m: SimMember, rd: Ready): Message[] {
+    if (rd.snapshot !== undefined) return rd.messages;
+    let messages = rd.messages;
+    if ((rd.softState?.role ?? m.role) === Role.Leader && rd.entries.length > 0 && m.node.isTermDurable()) {
+      for (const msg of messages) if (isReplication(msg)) this.send(m, msg);
+      messages = messages.filter((msg) => !isReplication(msg));
+    }
+    this.apply(m, rd.committedEntries, rd.entries);
+    return messages;
+  }
+
+  /** While `rd` is being written: RawNode.takeCommittedEntries and takeLeaderReplication. */
+  private whileWriting(m: SimMember, rd: Ready): void {
+    this.apply(m, m.node.takeCommittedEntries(), rd.entries);
+    for (const msg of m.node.takeLeaderReplication()) this.send(m, msg);
+  }
+
+  /**
+   * The node's applyStableCommitted: entries committed and already in storage as the log has them
+   * are applied as soon as a message moves the commit index, up to a membership change; the Ready
+   * hands them out again later, and apply() skips them then.
+   */
+  private applyStableCommitted(m: SimMember): void {
+    const to = Math.min(m.node.stableCommitted(), m.storage.lastIndex());
+    const from = m.applied + 1;
+    if (to < from || from < m.storage.firstIndex()) return;
+    const entries = m.storage.entries(from, to + 1, Number.MAX_SAFE_INTEGER);
+    const upTo = entries.findIndex((e) => e.type === EntryType.ConfChange);
+    this.apply(m, upTo < 0 ? entries : entries.slice(0, upTo), []);
+  }
+
+  /**
    * The checks on a Ready once it is persisted. Not earlier: what a member did in memory and lost
-   * in a crash before syncing was never seen by anyone (nothing is sent before the sync).
+   * in a crash before syncing was never seen by anyone. (What it sent or applied before the sync is
+   * judged as it happens: checkPersistedBeforeSend, apply.)
    */
   private observe(m: SimMember, rd: Ready): void {
     const wasLeaderOf = m.role === Role.Leader ? m.hard.term : -1;
@@ -438,15 +492,10 @@ export class Simulation {
         }
       }
     }
-    for (const e of rd.committedEntries) {
-      if (m.log.termAt(e.index) !== e.term) {
-        throw new SafetyViolation(`member ${m.id} applies entry ${e.index} that was not handed out for persistence`);
-      }
-    }
   }
 
-  /** Persist, send, apply, advance: the node layer's half of the Ready contract. */
-  private complete(m: SimMember, rd: Ready): void {
+  /** Persist, send, apply (a snapshot), advance: the rest of the node layer's half of the Ready contract. */
+  private complete(m: SimMember, rd: Ready, messages: Message[]): void {
     const snap = rd.snapshot === undefined ? undefined : m.incoming.get(rd.snapshot.index)!;
     if (snap !== undefined) m.disk.write({ kind: 'snapshot', snapshot: snap, replacesLog: true });
     if (rd.entries.length > 0) m.disk.write({ kind: 'entries', entries: rd.entries });
@@ -457,7 +506,7 @@ export class Simulation {
     m.storage.append(rd.entries);
     if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState);
 
-    for (const msg of rd.messages) this.send(m, msg);
+    for (const msg of messages) this.send(m, msg);
 
     if (snap !== undefined) {
       m.applied = snap.meta.index;
@@ -466,13 +515,34 @@ export class Simulation {
       m.snapshotIndex = snap.meta.index;
       m.snapshots.set(snap.meta.index, snap);
       m.incoming.delete(snap.meta.index);
-      this.checker.applied(m.id, m.applied, m.digest);
+      this.checker.applied(m.id, m.node.term, m.applied, m.digest);
     }
-    for (const e of rd.committedEntries) {
+    if (rd.snapshot !== undefined) this.apply(m, rd.committedEntries, rd.entries);
+    for (const rs of rd.readStates) {
+      this.checker.readAnswered(readId(rs.context), m.id, rs.index);
+      this.stats.reads++;
+    }
+    m.node.advance(rd);
+    this.maybeSnapshot(m);
+    this.releaseMemory(m);
+  }
+
+  /**
+   * Applies committed entries in log order, skipping those applied already (the node's applyEntry).
+   * Each must be in the log as this member handed it out for persistence: in its persisted log, or
+   * among `handedOut`, the entries of the Ready being written. Applying an entry claims it committed
+   * (Checker.applied).
+   */
+  private apply(m: SimMember, entries: readonly Entry[], handedOut: readonly Entry[]): void {
+    for (const e of entries) {
+      const first = handedOut.length > 0 ? handedOut[0]!.index : Infinity;
+      const term = e.index >= first ? handedOut[e.index - first]?.term : m.log.termAt(e.index);
+      if (term !== e.term) throw new SafetyViolation(`member ${m.id} applies entry ${e.index} that was not handed out for persistence`);
+      if (e.index <= m.applied) continue;
       if (e.index !== m.applied + 1) throw new SafetyViolation(`member ${m.id} applies ${e.index} after ${m.applied}`);
       m.applied = e.index;
       m.digest = chain(m.digest, e.term, contentHash(e));
-      this.checker.applied(m.id, m.applied, m.digest);
+      this.checker.applied(m.id, m.node.term, m.applied, m.digest);
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
         m.conf = m.node.applyConfChange(cc);
@@ -482,13 +552,6 @@ export class Simulation {
         this.markerIndex = e.index;
       }
     }
-    for (const rs of rd.readStates) {
-      this.checker.readAnswered(readId(rs.context), m.id, rs.index);
-      this.stats.reads++;
-    }
-    m.node.advance(rd);
-    this.maybeSnapshot(m);
-    this.releaseMemory(m);
   }
 
   /** The node's trimLog: applied entries beyond the memory budget leave the MemoryStorage. */
@@ -520,7 +583,7 @@ export class Simulation {
     m.snapshots.set(meta.index, data);
     for (const index of m.snapshots.keys()) if (index < m.snapshotIndex) m.snapshots.delete(index);
     m.snapshotIndex = meta.index;
-    const compactTo = meta.index - this.rng.int(this.params.keepAfterSnapshot + 1);
+    const compactTo = Math.min(meta.index - this.rng.int(this.params.keepAfterSnapshot + 1), m.node.status().applied);
     if (compactTo >= m.storage.firstIndex()) m.storage.compact(compactTo);
     m.disk.write({ kind: 'snapshot', snapshot: data, replacesLog: false });
     m.disk.write({ kind: 'compact', index: compactTo });
@@ -852,6 +915,10 @@ export class Simulation {
     }
     return `marker ${this.markerIndex}; ${parts.join(' ')}`;
   }
+}
+
+function isReplication(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Heartbeat;
 }
 
 function payload(id: number, padding: number): Uint8Array {
