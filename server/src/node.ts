@@ -166,6 +166,11 @@ export class ConclaveNode implements PeerHandlers {
    * (performance.now()) it was sent; trimLog keeps the entries after it for SNAPSHOT_FOLLOW_UP_MS.
    */
   private readonly snapshotsSent = new Map<number, { index: number; at: number }>();
+  /**
+   * A snapshot received from the leader and restored while it streamed in (onSnapshot), for the Ready
+   * that installs it; dropped once this member applied past it.
+   */
+  private receivedSnapshot: { index: number; term: number; fsm: StateMachine } | undefined;
   /** sessions seen alive here since the last touch batch to the leader */
   private touched = new Set<number>();
   private reaping = new Set<string>();
@@ -549,10 +554,32 @@ export class ConclaveNode implements PeerHandlers {
     }
   }
 
+  /**
+   * Stores a snapshot the leader streams, and restores the state machine from its records as they
+   * arrive (the restore overlaps the transfer instead of following it and a second read of the
+   * file); installSnapshot then swaps it in. Should that restore fail, installSnapshot restores
+   * from the file, as at start-up.
+   */
   async onSnapshot(from: number, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const meta = message.snapshot!;
-    await this.deps.snapshots.receive(meta, chunks);
-    this.deps.logger.info({ from, index: meta.index, term: meta.term }, 'received snapshot');
+    const started = performance.now();
+    let restorer: SnapshotRestorer | undefined = new SnapshotRestorer();
+    const restore = (records: Uint8Array[]) => {
+      if (restorer === undefined) return;
+      try {
+        for (const bytes of records) addSnapshotRecord(restorer, bytes);
+      } catch (error) {
+        restorer = undefined;
+        this.deps.logger.warn({ err: error, index: meta.index }, 'restoring a snapshot as it arrived failed: it will be restored from its file');
+      }
+    };
+    await this.deps.snapshots.receive(meta, chunks, restore);
+    try {
+      if (restorer !== undefined) this.receivedSnapshot = { index: meta.index, term: meta.term, fsm: restorer.finish() };
+    } catch (error) {
+      this.deps.logger.warn({ err: error, index: meta.index }, 'restoring a snapshot as it arrived failed: it will be restored from its file');
+    }
+    this.deps.logger.info({ from, index: meta.index, term: meta.term, ms: Math.round(performance.now() - started) }, 'received snapshot');
     this.onMessages(from, [message]);
   }
 
@@ -684,6 +711,7 @@ export class ConclaveNode implements PeerHandlers {
     this.sendMessages(messages);
     for (const rs of rd.readStates) this.readBarrier.onReadState(readContext(rs.context), rs.index);
     this.raft.advance(rd);
+    if (this.receivedSnapshot !== undefined && this.receivedSnapshot.index <= this.fsm.appliedIndex) this.receivedSnapshot = undefined;
     this.maybeSnapshot();
     this.trimLog();
   }
@@ -993,7 +1021,10 @@ export class ConclaveNode implements PeerHandlers {
     try {
       const file = await findSnapshot(this.deps.snapshots, meta.index);
       if (file === undefined) throw new Error(`snapshot ${meta.index} was not received`);
-      const fsm = await restoreFrom(this.deps.snapshots.read(file.path));
+      const received = this.receivedSnapshot;
+      this.receivedSnapshot = undefined;
+      const restored = received !== undefined && received.index === meta.index && received.term === meta.term;
+      const fsm = restored ? received.fsm : await restoreFrom(this.deps.snapshots.read(file.path));
       this.raftStorage.applySnapshot(meta);
       await this.deps.log.saveSnapshotMarker(meta);
       const previous = this.fsm;
@@ -1007,7 +1038,7 @@ export class ConclaveNode implements PeerHandlers {
       const now = this.deps.clock.now();
       for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
       this.deps.transport.setPeers(this.peerAddresses());
-      this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size }, 'installed snapshot from the leader');
+      this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size, restoredWhileReceiving: restored }, 'installed snapshot from the leader');
     } finally {
       this.resumeApply('install');
     }

@@ -4,10 +4,9 @@
  */
 import { Readable } from 'node:stream';
 import type { SnapshotMeta } from '../raft/types.js';
-import { checkSnapshotMeta, sameSnapshotMeta } from './codec.js';
-import { SnapshotCorruptionError } from './errors.js';
+import { checkSnapshotMeta } from './codec.js';
 import { SnapshotReader, encodeSnapshot, snapshotName } from './snapshot-format.js';
-import { snapshotNames, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords } from './snapshot-store.js';
+import { readReceived, snapshotNames, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords } from './snapshot-store.js';
 
 const ROOT = 'memory:/';
 
@@ -24,16 +23,13 @@ export class MemorySnapshotFiles implements SnapshotFiles {
     return { path: ROOT + snapshotName(meta), bytes: bytes.length };
   }
 
-  async receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  async receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>, onRecords?: (records: Uint8Array[]) => void): Promise<string> {
     checkSnapshotMeta(meta);
     const label = `${snapshotName(meta)} (received)`;
     const parts: Uint8Array[] = [];
     for await (const chunk of chunks) parts.push(chunk);
     const bytes = Buffer.concat(parts);
-    const received = await new SnapshotReader([bytes], label, bytes.length).verify();
-    if (!sameSnapshotMeta(received, meta)) {
-      throw new SnapshotCorruptionError(label, 0, `the header describes index ${received.index} term ${received.term}, not the snapshot announced`);
-    }
+    await readReceived(new SnapshotReader([bytes], label, bytes.length), meta, label, onRecords);
     this.files.set(snapshotName(meta), bytes);
     return ROOT + snapshotName(meta);
   }

@@ -36,8 +36,13 @@ export interface SnapshotFiles {
   prune(keep?: number): Promise<string[]>;
   /** The raw bytes of a snapshot file, to stream to another member. */
   openForSend(path: string): Readable;
-  /** Stores a snapshot streamed from another member, after verifying all of it; returns its path. */
-  receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<string>;
+  /**
+   * Stores a snapshot streamed from another member, verifying it as it arrives; returns its path.
+   * `onRecords`, when given, gets each batch of checksum-verified records as they arrive (views into
+   * the chunks: copy what you keep), so that the receiver can restore while the rest streams in;
+   * what it built counts only once receive resolves (the trailer, checked last, seals the sequence).
+   */
+  receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>, onRecords?: (records: Uint8Array[]) => void): Promise<string>;
 }
 
 const TEMP_SUFFIX = '.tmp';
@@ -74,19 +79,23 @@ export class SnapshotStore implements SnapshotFiles {
     });
   }
 
-  async receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  async receive(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>, onRecords?: (records: Uint8Array[]) => void): Promise<string> {
     checkSnapshotMeta(meta);
     const label = `${snapshotName(meta)} (received)`;
     const { path } = await this.install(meta, 'receive', async (file) => {
       let bytes = 0;
-      for await (const chunk of chunks) {
-        await this.io(`write ${label}`, () => writeFully(file, [chunk], bytes));
-        bytes += chunk.length;
+      // Each chunk goes to the file and to the verifying reader at once: the write runs while the
+      // reader (and onRecords) work through the chunk, and the file is not read back afterwards.
+      const io = this.io.bind(this);
+      async function* writtenThrough(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of chunks) {
+          const writing = io(`write ${label}`, () => writeFully(file, [chunk], bytes));
+          bytes += chunk.length;
+          yield chunk;
+          await writing;
+        }
       }
-      const received = await new SnapshotReader(fileChunks(file, bytes), label, bytes).verify();
-      if (!sameSnapshotMeta(received, meta)) {
-        throw new SnapshotCorruptionError(label, 0, `the header describes index ${received.index} term ${received.term}, not the snapshot announced`);
-      }
+      await readReceived(new SnapshotReader(writtenThrough(), label), meta, label, onRecords);
       return bytes;
     });
     return path;
@@ -191,6 +200,18 @@ export class SnapshotStore implements SnapshotFiles {
       throw storageFailure(error, action);
     }
   }
+}
+
+/**
+ * Verifies a received snapshot stream: its header must announce `meta`; every record's checksum and
+ * the trailer are checked as they come, each batch handed to `onRecords`.
+ */
+export async function readReceived(reader: SnapshotReader, meta: SnapshotMeta, label: string, onRecords?: (records: Uint8Array[]) => void): Promise<void> {
+  const received = await reader.readMeta();
+  if (!sameSnapshotMeta(received, meta)) {
+    throw new SnapshotCorruptionError(label, 0, `the header describes index ${received.index} term ${received.term}, not the snapshot announced`);
+  }
+  for await (const batch of reader.records()) onRecords?.(batch);
 }
 
 /** Snapshot file names in `names`, newest first. */

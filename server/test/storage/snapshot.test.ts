@@ -81,8 +81,10 @@ function snapshotFilesContract(make: () => Promise<SnapshotFiles>): void {
     const from = await make();
     const to = await make();
     const { path } = await from.write(META, records(3000));
-    const received = await to.receive(META, from.openForSend(path));
+    const arrived: Buffer[] = [];
+    const received = await to.receive(META, from.openForSend(path), (batch) => arrived.push(...batch.map((r) => Buffer.from(r))));
     assertRecords(await collect(to.read(received)), 3000);
+    assertRecords(arrived, 3000);
     assert.deepEqual((await to.latest())?.meta, META);
   });
 
