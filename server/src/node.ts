@@ -35,7 +35,7 @@ import {
   type SnapshotMeta,
 } from './raft/index.js';
 import { SessionTracker } from './session/tracker.js';
-import { StorageFullError, StorageIoError, WalClosedError, type LogStore, type RecoveredLog, type SnapshotFiles } from './storage/index.js';
+import { SnapshotFeed, StorageFullError, StorageIoError, WalClosedError, type LogStore, type RecoveredLog, type SnapshotFiles } from './storage/index.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
@@ -117,6 +117,12 @@ export interface MemberStatus {
 const TOUCH_FLUSH_TICKS = 2;
 /** a state machine encoding to at most this many bytes is snapshotted into memory first (see encodedRecords) */
 const SNAPSHOT_HELD_BYTES = 64 * 1024 * 1024;
+/**
+ * How far a member streamed a snapshot as it is taken may fall behind its writing (SnapshotFeed):
+ * the writer never waits for the member (apply may be paused meanwhile), so this much of the file
+ * may be held in memory; a member further behind gets the finished file on its next attempt.
+ */
+const SNAPSHOT_STREAM_BACKLOG_BYTES = 256 * 1024 * 1024;
 /** how long the entries after a snapshot sent to a member stay in memory for it at most (a member that died meanwhile never asks) */
 const SNAPSHOT_FOLLOW_UP_MS = 60_000;
 
@@ -785,13 +791,15 @@ export class ConclaveNode implements PeerHandlers {
     const meta = message.snapshot!;
     if (meta.index < this.raftStorage.firstIndex() - 1) {
       // The log in memory no longer reaches back to the latest snapshot (trimLog): the member could
-      // not continue from it. Take a newer one; the next attempt sends that (attempts come at Raft's
-      // probe pace, every heartbeat, while the snapshot is being taken).
+      // not continue from it. Take a newer one and stream it to the member as it is written. While
+      // another snapshot is being taken, a later attempt (at Raft's probe pace, every heartbeat)
+      // sends the finished file.
       if (!this.snapshotInProgress) {
         this.deps.logger.info({ member: message.to, snapshot: meta.index, firstIndex: this.raftStorage.firstIndex() }, 'taking a snapshot for a member behind the log kept in memory');
-        void this.snapshot();
+        void this.snapshot(message);
+      } else {
+        this.raft.reportSnapshot(message.to, false);
       }
-      this.raft.reportSnapshot(message.to, false);
       return;
     }
     findSnapshot(this.deps.snapshots, meta.index).then((file) => {
@@ -802,14 +810,27 @@ export class ConclaveNode implements PeerHandlers {
         this.raft.reportSnapshot(message.to, false);
         return;
       }
-      this.snapshotsSent.set(message.to, { index: meta.index, at: performance.now() });
-      this.deps.transport.sendSnapshot(message, () => this.deps.snapshots.openForSend(file.path), (ok) => {
-        if (ok) this.snapshotsSent.set(message.to, { index: meta.index, at: performance.now() });
-        else this.snapshotsSent.delete(message.to);
-        this.raft.reportSnapshot(message.to, ok);
-        this.scheduleReady();
-      });
+      this.streamSnapshot(message, () => this.deps.snapshots.openForSend(file.path));
     }, (error) => this.deps.logger.warn({ err: error }, 'cannot send snapshot'));
+  }
+
+  /**
+   * Streams the snapshot `message` names to its member and reports the outcome to Raft. Until the
+   * member has caught up past it, trimLog keeps the entries that follow it (snapshotsSent).
+   */
+  private streamSnapshot(message: Message, open: () => AsyncIterable<Uint8Array>, failed?: () => void): void {
+    const to = message.to;
+    const index = message.snapshot!.index;
+    this.snapshotsSent.set(to, { index, at: performance.now() });
+    this.deps.transport.sendSnapshot(message, open, (ok) => {
+      if (ok) this.snapshotsSent.set(to, { index, at: performance.now() });
+      else {
+        this.snapshotsSent.delete(to);
+        failed?.();
+      }
+      this.raft.reportSnapshot(to, ok);
+      this.scheduleReady();
+    });
   }
 
   private onSoftState(leader: number, role: Role): void {
@@ -949,20 +970,35 @@ export class ConclaveNode implements PeerHandlers {
 
   // ------------------------------------------------------------------ snapshots
 
-  private async snapshot(): Promise<void> {
-    if (this.snapshotInProgress) return;
+  /**
+   * Takes a snapshot. With `streamTo` (a MsgSnap Raft asked for, for a member behind the log kept in
+   * memory), the file is also streamed to that member as it is written, as that snapshot.
+   */
+  private async snapshot(streamTo?: Message): Promise<void> {
+    if (this.snapshotInProgress) {
+      if (streamTo !== undefined) this.raft.reportSnapshot(streamTo.to, false);
+      return;
+    }
     this.snapshotInProgress = true;
     this.applyPausedFor.add('snapshot');
     const started = performance.now();
+    let feed: SnapshotFeed | undefined;
     try {
       const index = this.fsm.appliedIndex;
       this.snapshotIndexInProgress = index;
       const meta: SnapshotMeta = { index, term: this.fsm.appliedTerm, conf: this.raft.status().conf };
       this.bytesSinceSnapshot = 0;
+      if (streamTo !== undefined) {
+        const stream = new SnapshotFeed(SNAPSHOT_STREAM_BACKLOG_BYTES);
+        feed = stream;
+        this.deps.logger.info({ member: streamTo.to, index }, 'streaming the snapshot to the member as it is taken');
+        this.streamSnapshot({ ...streamTo, snapshot: meta }, () => stream.chunks(), () => stream.fail(new Error('the stream to the member failed')));
+      }
       // Applying waits only while the records are read from the state machine, not for the file's
       // fsync, the log compaction and the pruning that follow.
       const records = this.encodedRecords(meta, () => this.resumeApply('snapshot'));
-      this.lastSnapshotBytes = (await this.deps.snapshots.write(meta, records)).bytes;
+      this.lastSnapshotBytes = (await this.deps.snapshots.write(meta, records, feed && ((chunk) => feed!.push(chunk)))).bytes;
+      feed?.end();
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
       // Never past what Raft has counted applied: entries applied here as soon as they were committed
@@ -976,6 +1012,8 @@ export class ConclaveNode implements PeerHandlers {
       this.deps.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
       this.deps.logger.info({ index, nodes: this.fsm.tree.size, ms: Math.round(performance.now() - started) }, 'snapshot taken');
     } catch (error) {
+      if (feed !== undefined) feed.fail(error as Error);
+      else if (streamTo !== undefined) this.raft.reportSnapshot(streamTo.to, false);
       this.deps.logger.error({ err: error }, 'snapshot failed');
     } finally {
       this.snapshotInProgress = false;

@@ -33,6 +33,8 @@ describe('the log kept in memory', function () {
       await cluster.restart(follower);
       await waitFor(async () => (await cluster.status(follower))?.appliedIndex === (await cluster.status(leader))?.commitIndex, 30_000, 'the follower catching up');
       assert.match(cluster.logTail(leader, 200), /taking a snapshot for a member behind the log kept in memory/);
+      assert.match(cluster.logTail(leader, 200), new RegExp(`"member":${follower},"index":\\d+,"msg":"streaming the snapshot to the member as it is taken"`));
+      assert.doesNotMatch(cluster.logTail(leader, 200), /snapshot transfer failed/);
       // restored from its records as they streamed in, not from the file afterwards (node.ts onSnapshot)
       assert.match(cluster.logTail(follower, 200), /"restoredWhileReceiving":true,"msg":"installed snapshot from the leader"/);
 

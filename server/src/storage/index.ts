@@ -4,6 +4,7 @@ export type { LogStore, RecoveredLog } from './log-store.js';
 export { MemoryLogDisk, MemoryLogStore } from './memory-log.js';
 export { SnapshotStore, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords } from './snapshot-store.js';
 export { MemorySnapshotFiles } from './memory-snapshots.js';
+export { SnapshotFeed } from './snapshot-feed.js';
 export { claimIdentity, readIdentity, writeIdentity, IDENTITY_FILE, type MemberIdentity } from './identity.js';
 export { nodeFs, type OpenFlags, type StorageFile, type StorageFs } from './fs.js';
 export {

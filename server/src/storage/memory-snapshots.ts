@@ -14,10 +14,13 @@ export class MemorySnapshotFiles implements SnapshotFiles {
   /** file name -> file bytes; exposed so tests can corrupt a snapshot */
   readonly files = new Map<string, Buffer>();
 
-  async write(meta: SnapshotMeta, records: SnapshotRecords): Promise<{ path: string; bytes: number }> {
+  async write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }> {
     checkSnapshotMeta(meta);
     const chunks: Uint8Array[] = [];
-    for await (const chunk of encodeSnapshot(meta, records)) chunks.push(chunk);
+    for await (const chunk of encodeSnapshot(meta, records)) {
+      onChunk?.(chunk);
+      chunks.push(chunk);
+    }
     const bytes = Buffer.concat(chunks);
     this.files.set(snapshotName(meta), bytes);
     return { path: ROOT + snapshotName(meta), bytes: bytes.length };

@@ -21,8 +21,11 @@ export type SnapshotRecords = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 
 /** What the node layer needs from snapshot storage; SnapshotStore on disk, MemorySnapshotFiles in tests. */
 export interface SnapshotFiles {
-  /** Streams opaque records into a new snapshot; it appears only once complete and durable. */
-  write(meta: SnapshotMeta, records: SnapshotRecords): Promise<{ path: string; bytes: number }>;
+  /**
+   * Streams opaque records into a new snapshot; it appears only once complete and durable.
+   * `onChunk`, when given, sees each chunk of the file as it is written (to stream it meanwhile).
+   */
+  write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }>;
   /** The newest snapshot (highest index, then term), if any. */
   latest(): Promise<SnapshotInfo | undefined>;
   /** All snapshots, newest first. */
@@ -67,11 +70,12 @@ export class SnapshotStore implements SnapshotFiles {
     return new SnapshotStore(dir, fs);
   }
 
-  async write(meta: SnapshotMeta, records: SnapshotRecords): Promise<{ path: string; bytes: number }> {
+  async write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }> {
     checkSnapshotMeta(meta);
     return this.install(meta, 'write', async (file) => {
       let bytes = 0;
       for await (const chunk of encodeSnapshot(meta, records)) {
+        onChunk?.(chunk);
         await this.io(`write snapshot ${snapshotName(meta)}`, () => writeFully(file, [chunk], bytes));
         bytes += chunk.length;
       }

@@ -88,6 +88,16 @@ function snapshotFilesContract(make: () => Promise<SnapshotFiles>): void {
     assert.deepEqual((await to.latest())?.meta, META);
   });
 
+  it('hands out the chunks it writes: together they are the file, which a receiver accepts', async () => {
+    const from = await make();
+    const written: Uint8Array[] = [];
+    const { path } = await from.write(META, records(3000), (chunk) => written.push(chunk));
+    assert.ok(written.length > 1, `${written.length} chunks`);
+    assert.ok(Buffer.concat(written).equals(Buffer.concat(await from.openForSend(path).toArray())));
+    const to = await make();
+    assertRecords(await collect(to.read(await to.receive(META, chunksOf(Buffer.concat(written), 4096)))), 3000);
+  });
+
   it('rejects a truncated or corrupted transfer and keeps nothing of it', async () => {
     const from = await make();
     const { path } = await from.write(META, records(200, false));
