@@ -125,6 +125,9 @@ export interface CreateResult {
  */
 export class DataTree {
   private readonly nodes = new Map<string, ZNode>();
+  /** restoreNode's last parent and its path ('' for the root), for the siblings that follow */
+  private restoringParent: ZNode | undefined;
+  private restoringParentPath = '';
   /** session or lease id -> paths of the ephemeral nodes it owns */
   private readonly ephemerals = new Map<number, Set<string>>();
   /** containers and TTL nodes: candidates for reaping, checked by the leader */
@@ -296,15 +299,24 @@ export class DataTree {
   restoreNode(path: string, node: ZNode): void {
     if (path === ROOT || path === SYSTEM_PATH) {
       const existing = this.nodes.get(path)!;
+      this.restoringParent = undefined;
       this.nodes.set(path, node);
       node.children = existing.children;
       this.dataBytes += node.data.length - existing.data.length;
       return;
     }
-    const parent = this.nodes.get(parentOf(path));
-    if (parent === undefined) throw new Error(`snapshot lists ${path} before its parent`);
+    // Siblings come one after the other in a snapshot: their parent is looked up once.
+    const slash = path.lastIndexOf('/');
+    let parent = this.restoringParent;
+    if (parent === undefined || slash !== this.restoringParentPath.length || !path.startsWith(this.restoringParentPath)) {
+      const parentPath = slash === 0 ? ROOT : path.slice(0, slash);
+      parent = this.nodes.get(parentPath);
+      if (parent === undefined) throw new Error(`snapshot lists ${path} before its parent`);
+      this.restoringParent = parent;
+      this.restoringParentPath = slash === 0 ? '' : parentPath;
+    }
     this.nodes.set(path, node);
-    (parent.children ??= new Set()).add(nameOf(path));
+    (parent.children ??= new Set()).add(path.slice(slash + 1));
     this.track(path, node);
   }
 
