@@ -592,15 +592,21 @@ export class Simulation {
 
   // ------------------------------------------------------------------ network
 
-  private send(from: SimMember, msg: Message): void {
-    this.checkPersistedBeforeSend(from, msg);
+  private send(from: SimMember, sent: Message): void {
+    this.checkPersistedBeforeSend(from, sent);
+    let msg = sent;
     let snap: SnapshotData | undefined;
     if (msg.type === MessageType.Snap) {
       if (msg.snapshot!.index < from.storage.firstIndex() - 1) {
-        // The log in memory no longer follows this snapshot: take a newer one for the next attempt.
+        // The log in memory no longer follows this snapshot: take a newer one and stream it to the
+        // member as that snapshot (node.ts sendSnapshot); sometimes another snapshot was being taken,
+        // and the next attempt sends the newer file.
         this.maybeSnapshot(from, true);
-        this.reportSnapshot(from, msg.to, false);
-        return;
+        if (this.rng.chance(0.2)) {
+          this.reportSnapshot(from, msg.to, false);
+          return;
+        }
+        msg = { ...msg, snapshot: from.snapshots.get(from.snapshotIndex)!.meta };
       }
       from.snapshotsSent.set(msg.to, msg.snapshot!.index);
       snap = from.snapshots.get(msg.snapshot!.index);
