@@ -10,8 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { MEMBER_NODE_FLAGS } from '@conclave/server/dist/src/cli/node-flags.js';
 
 /** The conclave-server entry point of this checkout's build. */
+export { MEMBER_NODE_FLAGS };
 export const SERVER_MAIN = path.join(path.dirname(createRequire(import.meta.url).resolve('@conclave/server/package.json')), 'dist/src/cli/main.js');
 
 /** Every member process started by this process: killed when it exits, even after a failed test. */
@@ -171,6 +173,7 @@ export class TestCluster {
   /** Starts (or restarts) a member's process on its data dir. */
   async launch(m: MemberProcess, extra: Record<string, string | number | boolean> = {}): Promise<void> {
     const args = [
+      ...MEMBER_NODE_FLAGS,
       ...this.nodeArgs,
       SERVER_MAIN,
       '--id', String(m.id),

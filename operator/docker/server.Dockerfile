@@ -48,4 +48,5 @@ COPY --from=build /src/server/dist/src server/dist/src
 USER 10001:10001
 EXPOSE 2281 2882 9281
 VOLUME ["/var/lib/conclave"]
-ENTRYPOINT ["/nodejs/bin/node", "/app/server/dist/src/cli/main.js"]
+# The member's node flags: server/src/cli/node-flags.ts (MEMBER_NODE_FLAGS).
+ENTRYPOINT ["/nodejs/bin/node", "--initial-old-space-size=256", "/app/server/dist/src/cli/main.js"]

@@ -4,7 +4,7 @@
  */
 import { readFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, SERVER_MAIN } from '@conclave/e2e/dist/harness/cluster.js';
+import { freePort, MEMBER_NODE_FLAGS, SERVER_MAIN } from '@conclave/e2e/dist/harness/cluster.js';
 import { unaryStubs } from '@conclave/e2e/dist/harness/raw.js';
 import type { Cluster, MemoryReading } from './types.js';
 import { fetchText, metric, rssBytes, running, spawnLogged, stopProc, waitFor, MemberProcesses, type Proc } from './proc.js';
@@ -39,6 +39,7 @@ export class ConclaveCluster extends MemberProcesses implements Cluster {
     const ports = this.ports.get(id)!;
     mkdirSync(this.dir, { recursive: true });
     const args = [
+      ...MEMBER_NODE_FLAGS,
       ...this.nodeArgs,
       SERVER_MAIN,
       '--id', String(id),

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEMBER_NODE_FLAGS } from './node-flags.js';
 
 const members = Number(process.env.CONCLAVE_MEMBERS ?? 3);
 const dataRoot = path.resolve(process.env.CONCLAVE_DATA ?? 'data');
@@ -34,6 +35,7 @@ for (const id of ids) {
   const child = spawn(
     process.execPath,
     [
+      ...MEMBER_NODE_FLAGS,
       main,
       '--id', String(id),
       '--data-dir', dataDir,
