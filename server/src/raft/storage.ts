@@ -181,14 +181,16 @@ export class MemoryStorage implements Storage {
     let n = 0;
     const limit = upTo - this.baseIndex;
     while (n < limit && bytes > maxBytes) bytes -= entrySize(this.ents[n++]!);
-    if (n > 0) this.dropThrough(this.baseIndex + n);
+    if (n > 0) this.dropThrough(this.baseIndex + n, bytes);
     return n;
   }
 
-  private dropThrough(index: number): void {
+  /** Drops the entries through `index`; `bytesLeft`, when the caller summed it already, is what stays. */
+  private dropThrough(index: number, bytesLeft?: number): void {
     const n = index - this.baseIndex;
     this.baseTerm = this.term(index);
-    for (let i = 0; i < n; i++) this.bytes -= entrySize(this.ents[i]!);
+    if (bytesLeft !== undefined) this.bytes = bytesLeft;
+    else for (let i = 0; i < n; i++) this.bytes -= entrySize(this.ents[i]!);
     this.ents = this.ents.slice(n);
     this.baseIndex = index;
   }
