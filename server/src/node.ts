@@ -678,14 +678,11 @@ export class ConclaveNode implements PeerHandlers {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    let messages = rd.messages;
-    if (this.role === Role.Leader && rd.entries.length > 0 && this.raft.isTermDurable()) {
-      // The leader replicates while it writes its own copy (Raft thesis 10.2.1): the core counts the
-      // leader's own entries toward commit only after advance(), so nothing commits on an unsynced
-      // leader. Not while this Ready also carries the leader's new term (RawNode.isTermDurable).
-      this.sendMessages(messages.filter(isReplication));
-      messages = messages.filter((m) => !isReplication(m));
-    }
+    // A leader replicates while it writes its own copy (RawNode.replicationFirst): the core counts
+    // the leader's own entries toward commit only after advance(), so nothing commits on an
+    // unsynced leader.
+    const { early, afterWrite: messages } = this.raft.replicationFirst(rd.messages);
+    this.sendMessages(early);
     if (rd.committedEntries.length > 0) {
       // Committed means durable on a quorum, so apply (and answer clients) before this member's own
       // fsync of newer entries: otherwise every write would wait for the next batch's fsync too.
@@ -1197,10 +1194,6 @@ export class ConclaveNode implements PeerHandlers {
     this.pending.failAll(`member failed: ${error.message}`);
     this.onFatal(error);
   }
-}
-
-function isReplication(m: Message): boolean {
-  return m.type === MessageType.App || m.type === MessageType.Heartbeat;
 }
 
 async function findSnapshot(snapshots: SnapshotFiles, index: number): Promise<{ path: string; bytes: number } | undefined> {

@@ -241,13 +241,24 @@ export class RawNode {
    */
   takeLeaderReplication(): Message[] {
     const r = this.raft;
-    if (r.role !== Role.Leader || r.msgs.length === 0 || !this.isTermDurable()) return [];
+    if (r.msgs.length === 0) return [];
     r.markCommitOnly();
-    const now: Message[] = [];
-    const later: Message[] = [];
-    for (const m of r.msgs) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? now : later).push(m);
-    r.msgs = later;
-    return now;
+    const { early, afterWrite } = this.replicationFirst(r.msgs);
+    r.msgs = afterWrite;
+    return early;
+  }
+
+  /**
+   * Splits the messages of the Ready just handed out: those a leader may send before that Ready's
+   * write (its MsgApp and heartbeats, once its term is durable: Raft thesis 10.2.1), and the rest,
+   * which leave after it.
+   */
+  replicationFirst(messages: Message[]): { early: Message[]; afterWrite: Message[] } {
+    if (this.raft.role !== Role.Leader || !this.isTermDurable()) return { early: [], afterWrite: messages };
+    const early: Message[] = [];
+    const afterWrite: Message[] = [];
+    for (const m of messages) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? early : afterWrite).push(m);
+    return { early, afterWrite };
   }
 
   /**

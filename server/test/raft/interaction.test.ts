@@ -325,6 +325,7 @@ describe('raft interactions', () => {
       const rd = c.node(1).ready();
       assert.equal(rd.hardState?.term, 1);
       assert.ok(rd.messages.some((m) => m.type === MessageType.App && m.to === 2 && m.term === 1), 'the Ready holds a MsgApp of term 1 to the learner');
+      assert.deepEqual(c.node(1).replicationFirst(rd.messages).early, [], 'none of it may leave before the write');
       c.node(1).propose(bytes('b')); // proposed while that Ready is written
       c.tick(1); // and a heartbeat is due
       assert.deepEqual(c.node(1).takeLeaderReplication(), [], 'nothing leaves before the term is durable');

@@ -420,13 +420,10 @@ export class Simulation {
    */
   private handOut(m: SimMember, rd: Ready): Message[] {
     if (rd.snapshot !== undefined) return rd.messages;
-    let messages = rd.messages;
-    if ((rd.softState?.role ?? m.role) === Role.Leader && rd.entries.length > 0 && m.node.isTermDurable()) {
-      for (const msg of messages) if (isReplication(msg)) this.send(m, msg);
-      messages = messages.filter((msg) => !isReplication(msg));
-    }
+    const { early, afterWrite } = m.node.replicationFirst(rd.messages);
+    for (const msg of early) this.send(m, msg);
     this.apply(m, rd.committedEntries, rd.entries);
-    return messages;
+    return afterWrite;
   }
 
   /** While `rd` is being written: RawNode.takeCommittedEntries and takeLeaderReplication. */
@@ -921,10 +918,6 @@ export class Simulation {
     }
     return `marker ${this.markerIndex}; ${parts.join(' ')}`;
   }
-}
-
-function isReplication(m: Message): boolean {
-  return m.type === MessageType.App || m.type === MessageType.Heartbeat;
 }
 
 function payload(id: number, padding: number): Uint8Array {
