@@ -94,6 +94,9 @@ export class SnapshotStore implements SnapshotFiles {
       async function* writtenThrough(): AsyncGenerator<Uint8Array> {
         for await (const chunk of chunks) {
           const writing = io(`write ${label}`, () => writeFully(file, [chunk], bytes));
+          // Awaited below; a reader that stops early (a corrupt record) never resumes this generator,
+          // and its failure must not be left an unhandled rejection.
+          writing.catch(() => undefined);
           bytes += chunk.length;
           yield chunk;
           await writing;

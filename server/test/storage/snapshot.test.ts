@@ -191,6 +191,24 @@ describe('storage: SnapshotStore', () => {
     assert.deepEqual(await readdir(dir), []);
   });
 
+  it('a transfer rejected at once while its write fails leaves no unhandled rejection and no file', async () => {
+    const dir = await tempDir();
+    const fs = new FaultyFs();
+    const store = await SnapshotStore.open(dir, { fs });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      fs.fail({ op: 'writev', code: 'ENOSPC' });
+      await assert.rejects(store.receive(META, chunksOf(Buffer.alloc(64, 0x55), 64)), SnapshotCorruptionError);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(unhandled, []);
+      assert.deepEqual(await readdir(dir), []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('reports a full disk as StorageFullError and removes the temp file', async () => {
     const dir = await tempDir();
     const fs = new FaultyFs();
