@@ -570,21 +570,17 @@ export class ConclaveNode implements PeerHandlers {
     const meta = message.snapshot!;
     const started = performance.now();
     let restorer: SnapshotRestorer | undefined = new SnapshotRestorer();
-    const restore = (records: Uint8Array[]) => {
+    const restoring = (step: (r: SnapshotRestorer) => void) => {
       if (restorer === undefined) return;
       try {
-        for (const bytes of records) addSnapshotRecord(restorer, bytes);
+        step(restorer);
       } catch (error) {
         restorer = undefined;
         this.deps.logger.warn({ err: error, index: meta.index }, 'restoring a snapshot as it arrived failed: it will be restored from its file');
       }
     };
-    await this.deps.snapshots.receive(meta, chunks, restore);
-    try {
-      if (restorer !== undefined) this.receivedSnapshot = { index: meta.index, term: meta.term, fsm: restorer.finish() };
-    } catch (error) {
-      this.deps.logger.warn({ err: error, index: meta.index }, 'restoring a snapshot as it arrived failed: it will be restored from its file');
-    }
+    await this.deps.snapshots.receive(meta, chunks, (records) => restoring((r) => records.forEach((bytes) => addSnapshotRecord(r, bytes))));
+    restoring((r) => (this.receivedSnapshot = { index: meta.index, term: meta.term, fsm: r.finish() }));
     this.deps.logger.info({ from, index: meta.index, term: meta.term, ms: Math.round(performance.now() - started) }, 'received snapshot');
     this.onMessages(from, [message]);
   }
