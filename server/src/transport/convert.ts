@@ -1,4 +1,4 @@
-/** Raft core types <-> conclave.raft.v1 wire messages. */
+/** Raft core types <-> the protobufjs objects of conclave.raft.v1 messages, for the snapshot offer (peer batches: peer-codec.ts). */
 import type { RaftMessage, RaftMessage__Output } from '@conclave/proto/gen/conclave/raft/v1/RaftMessage.js';
 import type { Entry__Output } from '@conclave/proto/gen/conclave/raft/v1/Entry.js';
 import type { SnapshotMeta__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotMeta.js';

@@ -9,13 +9,13 @@
  */
 import net from 'node:net';
 import { codec, splitFrames } from '@conclave/proto';
-import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import type { PeerReply, PeerReply__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerReply.js';
 import type { SnapshotOffer, SnapshotOffer__Output } from '@conclave/proto/gen/conclave/raft/v1/SnapshotOffer.js';
 import type { Logger } from '../logger.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { fromWire, toWire } from './convert.js';
+import { decodePeerBatch, encodePeerBatch, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
 import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
 
@@ -38,7 +38,6 @@ const KEEPALIVE_MS = 10_000;
 /** A peer that has not answered a ping for this long gets a fresh connection (and name lookup). */
 const SILENT_MS = 5000;
 
-const batchCodec = codec<PeerBatch, PeerBatch__Output>('conclave.raft.v1.PeerBatch');
 const replyCodec = codec<PeerReply, PeerReply__Output>('conclave.raft.v1.PeerReply');
 const offerCodec = codec<SnapshotOffer, SnapshotOffer__Output>('conclave.raft.v1.SnapshotOffer');
 
@@ -76,20 +75,21 @@ function connect(address: string): net.Socket | undefined {
 }
 
 /** A batch encoded: in one piece, or in several in order when it is too large for one frame. */
-function encodeBatch(batch: PeerBatch): Uint8Array[] {
-  const whole = batchCodec.encode(batch);
+function encodeBatch(batch: PeerBatchData): Uint8Array[] {
+  const whole = encodePeerBatch(batch);
   if (whole.length <= MAX_BATCH_BYTES) return [whole];
   const { messages, touchedSessions, forwards, rejections, ...header } = batch;
-  const parts: PeerBatch[] = [];
-  for (const part of splitFrames(messages ?? [], MAX_BATCH_BYTES)) parts.push({ ...header, messages: part });
-  for (const part of splitFrames(forwards ?? [], MAX_BATCH_BYTES)) parts.push({ ...header, forwards: part });
-  parts.push({ ...header, touchedSessions, rejections });
-  return parts.map((part) => batchCodec.encode(part));
+  const none = { messages: [], touchedSessions: [], forwards: [], rejections: [] };
+  const parts: PeerBatchData[] = [];
+  for (const part of splitFrames(messages, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, messages: part });
+  for (const part of splitFrames(forwards, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, forwards: part });
+  parts.push({ ...header, ...none, touchedSessions, rejections });
+  return parts.map(encodePeerBatch);
 }
 
 class PeerLink {
   socket: net.Socket | undefined;
-  pending: PeerBatch | undefined;
+  pending: PeerBatchData | undefined;
   retryAt = 0;
   lastPing = 0;
   /** When the current connection was opened and when it last carried a reply (ms). */
@@ -98,7 +98,7 @@ class PeerLink {
   /** The current connection was established (not just dialled). */
   established = false;
   /** Forwarded writes queued on the connection while it was still dialling: unsent if the dial fails. */
-  forwardsInDial: { originSeq?: unknown }[] = [];
+  forwardsInDial: ForwardedTxn[] = [];
 
   constructor(readonly id: number, readonly address: string) {}
 
@@ -159,23 +159,23 @@ export class PeerTransport implements Transport {
   }
 
   send(messages: Message[]): void {
-    for (const m of messages) this.batchFor(m.to)?.messages!.push(toWire(m));
+    for (const m of messages) this.batchFor(m.to)?.messages.push(m);
   }
 
   sendTouches(to: number, sessionIds: number[]): void {
-    this.batchFor(to)?.touchedSessions!.push(...sessionIds);
+    this.batchFor(to)?.touchedSessions.push(...sessionIds);
   }
 
   forward(to: number, forwards: ForwardedTxn[]): void {
     const batch = this.batchFor(to);
     if (batch === undefined) return this.unsent(to, forwards, this.stopped ? 'this member is stopping' : `member ${to} is unknown here`);
-    for (const f of forwards) batch.forwards!.push({ originSeq: f.originSeq, txn: f.txn as Buffer });
+    batch.forwards.push(...forwards);
   }
 
   reject(to: number, rejections: ForwardRejection[]): void {
     const batch = this.batchFor(to);
     if (batch === undefined) return;
-    for (const r of rejections) batch.rejections!.push({ originSeq: r.originSeq, error: { code: r.code, message: r.message, path: '', opIndex: -1 } });
+    batch.rejections.push(...rejections);
   }
 
   sendSnapshot(message: Message, open: () => AsyncIterable<Uint8Array>, done: (ok: boolean) => void): void {
@@ -211,7 +211,7 @@ export class PeerTransport implements Transport {
 
   // ------------------------------------------------------------------ outbound
 
-  private batchFor(to: number): PeerBatch | undefined {
+  private batchFor(to: number): PeerBatchData | undefined {
     const link = this.links.get(to);
     if (link === undefined || this.stopped) return undefined;
     link.pending ??= {
@@ -219,6 +219,7 @@ export class PeerTransport implements Transport {
       from: this.options.id,
       fromAddress: this.options.selfAddress(),
       to,
+      pingMs: 0,
       messages: [],
       touchedSessions: [],
       forwards: [],
@@ -245,12 +246,12 @@ export class PeerTransport implements Transport {
       }
       const socket = this.connectionTo(link, now);
       if (socket === undefined) {
-        this.unsent(link.id, batch.forwards ?? [], `no connection to member ${link.id}`);
+        this.unsent(link.id, batch.forwards, `no connection to member ${link.id}`);
         continue;
       }
       if (socket.writableLength > (this.options.maxUnsentBytes ?? MAX_UNSENT_BYTES)) {
         this.options.logger.debug({ peer: link.id, unsent: socket.writableLength }, 'peer connection backed up: batch dropped');
-        this.unsent(link.id, batch.forwards ?? [], `the connection to member ${link.id} is backed up`);
+        this.unsent(link.id, batch.forwards, `the connection to member ${link.id} is backed up`);
         continue;
       }
       if (now - link.lastPing >= PING_INTERVAL_MS) {
@@ -262,7 +263,7 @@ export class PeerTransport implements Transport {
         stats.sentBytes += payload.length + FRAME_HEADER_BYTES;
         writeFrame(socket, FrameKind.Batch, payload);
       }
-      if (!link.established && batch.forwards) link.forwardsInDial.push(...batch.forwards);
+      if (!link.established) link.forwardsInDial.push(...batch.forwards);
     }
   }
 
@@ -271,9 +272,9 @@ export class PeerTransport implements Transport {
    * once (the client may retry them) instead of letting them wait for their deadline. Told on a later
    * turn, so the node never hears of them in the middle of the call that sent them.
    */
-  private unsent(to: number, forwards: readonly { originSeq?: unknown }[], reason: string): void {
+  private unsent(to: number, forwards: readonly ForwardedTxn[], reason: string): void {
     if (forwards.length === 0) return;
-    const rejections = forwards.map((f) => ({ originSeq: Number(f.originSeq), code: 'UNAVAILABLE' as ErrorCode, message: reason }));
+    const rejections = forwards.map((f) => ({ originSeq: f.originSeq, code: 'UNAVAILABLE' as ErrorCode, message: reason }));
     queueMicrotask(() => this.handlers?.onRejections(to, rejections));
   }
 
@@ -355,8 +356,12 @@ export class PeerTransport implements Transport {
       for (const frame of reader.read(chunk, protocolError)) {
         if (!this.inbound.has(socket)) return;
         if (frame.kind === FrameKind.Batch && snapshot === undefined) {
-          const batch = decodeOrUndefined(batchCodec, frame.payload);
-          if (batch === undefined) return protocolError('undecodable batch');
+          let batch: DecodedPeerBatch;
+          try {
+            batch = decodePeerBatch(frame.payload);
+          } catch (error) {
+            return protocolError((error as Error).message);
+          }
           from ||= batch.from;
           try {
             if (!this.receive(socket, batch, frame.payload.length + FRAME_HEADER_BYTES)) return void (refused = true);
@@ -381,7 +386,7 @@ export class PeerTransport implements Transport {
   }
 
   /** Hands a batch to the node; false if its sender was refused (the connection is ending). */
-  private receive(socket: net.Socket, batch: PeerBatch__Output, bytes: number): boolean {
+  private receive(socket: net.Socket, batch: DecodedPeerBatch, bytes: number): boolean {
     const handlers = this.handlers!;
     const refusal = handlers.admit(batch.from, batch.clusterId);
     if (refusal) {
@@ -392,27 +397,11 @@ export class PeerTransport implements Transport {
     this.stat(batch.from).receivedBytes += bytes;
     if (batch.pingMs > 0) writeFrame(socket, FrameKind.Reply, replyCodec.encode({ refusal: 'NONE', echoMs: batch.pingMs }));
     if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
-    if (batch.messages.length > 0) {
-      const messages: Message[] = [];
-      for (const wire of batch.messages) {
-        try {
-          messages.push(fromWire(wire));
-        } catch (error) {
-          this.options.logger.warn({ peer: batch.from, err: error }, 'malformed raft message');
-        }
-      }
-      handlers.onMessages(batch.from, messages);
-    }
+    if (batch.unknownMessages > 0) this.options.logger.warn({ peer: batch.from, count: batch.unknownMessages }, 'raft messages of an unknown type: dropped');
+    if (batch.messages.length > 0) handlers.onMessages(batch.from, batch.messages);
     if (batch.touchedSessions.length > 0) handlers.onTouches(batch.from, batch.touchedSessions);
-    if (batch.forwards.length > 0) {
-      handlers.onForwards(batch.from, batch.forwards.map((f) => ({ originSeq: f.originSeq, txn: f.txn })));
-    }
-    if (batch.rejections.length > 0) {
-      handlers.onRejections(
-        batch.from,
-        batch.rejections.map((r) => ({ originSeq: r.originSeq, code: (r.error?.code ?? 'UNAVAILABLE') as ErrorCode, message: r.error?.message ?? '' })),
-      );
-    }
+    if (batch.forwards.length > 0) handlers.onForwards(batch.from, batch.forwards);
+    if (batch.rejections.length > 0) handlers.onRejections(batch.from, batch.rejections);
     return true;
   }
 
