@@ -6,6 +6,7 @@
  * of a snapshot's time. The bytes are the schema's, so protobufjs reads what this writes and the
  * other way round (server/test/node-record.test.ts checks both against random records).
  */
+import { WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from './protobuf-wire.js';
 import { ZNode, NODE_KINDS, type NodeKind } from './tree/tree.js';
 
 const RECORD_NODE_TAG = (2 << 3) | 2; // SnapshotRecord.node
@@ -14,7 +15,6 @@ const DATA_TAG = (2 << 3) | 2;
 const STAT_TAG = (3 << 3) | 2;
 const KIND_TAG = (4 << 3) | 0;
 const TTL_TAG = (5 << 3) | 0;
-const TWO_32 = 0x1_0000_0000;
 const EMPTY = new Uint8Array(0);
 
 /** Stat fields by number (conclave.v1.Stat): the ones a snapshot keeps. */
@@ -29,62 +29,19 @@ const enum StatField {
   EphemeralOwner = 9,
 }
 
-/** Bytes of `value` as a varint; negative numbers (int32 and int64 fields) take ten, as protobuf says. */
-function varintSize(value: number): number {
-  if (value < 0) return 10;
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, at: number, value: number): number {
-  if (value < 0) {
-    // Two's complement in 64 bits: the low word, then the high word of all ones (|value| < 2^53).
-    let lo = value % TWO_32 >>> 0;
-    let hi = (Math.floor(value / TWO_32) >>> 0) | 0;
-    for (let i = 0; i < 9; i++) {
-      out[at++] = (lo & 0x7f) | 0x80;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    out[at++] = 1;
-    return at;
-  }
-  while (value >= 0x80) {
-    out[at++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  out[at++] = value;
-  return at;
-}
-
-/** A varint field, left out when zero (proto3's default). */
-function fieldSize(value: number): number {
-  return value === 0 ? 0 : 1 + varintSize(value);
-}
-
-function writeField(out: Buffer, at: number, tag: number, value: number): number {
-  if (value === 0) return at;
-  out[at++] = tag;
-  return writeVarint(out, at, value);
-}
-
 /** The snapshot record of `node` at `path`. */
 export function encodeNodeRecord(path: string, node: ZNode): Uint8Array {
   const pathBytes = Buffer.byteLength(path);
   const dataBytes = node.data.length;
   const statBytes =
-    fieldSize(node.czxid) + fieldSize(node.mzxid) + fieldSize(node.pzxid) + fieldSize(node.ctime) + fieldSize(node.mtime) +
-    fieldSize(node.version) + fieldSize(node.cversion) + fieldSize(node.ephemeralOwner);
+    varintFieldSize(node.czxid) + varintFieldSize(node.mzxid) + varintFieldSize(node.pzxid) + varintFieldSize(node.ctime) + varintFieldSize(node.mtime) +
+    varintFieldSize(node.version) + varintFieldSize(node.cversion) + varintFieldSize(node.ephemeralOwner);
   const kind = NODE_KINDS.indexOf(node.kind);
   const nodeBytes =
     1 + varintSize(pathBytes) + pathBytes +
     (dataBytes === 0 ? 0 : 1 + varintSize(dataBytes) + dataBytes) +
     1 + varintSize(statBytes) + statBytes +
-    fieldSize(kind) + fieldSize(node.ttl);
+    varintFieldSize(kind) + varintFieldSize(node.ttl);
   const out = Buffer.allocUnsafe(1 + varintSize(nodeBytes) + nodeBytes);
   let at = 0;
   out[at++] = RECORD_NODE_TAG;
@@ -100,70 +57,23 @@ export function encodeNodeRecord(path: string, node: ZNode): Uint8Array {
   }
   out[at++] = STAT_TAG;
   at = writeVarint(out, at, statBytes);
-  at = writeField(out, at, StatField.Czxid << 3, node.czxid);
-  at = writeField(out, at, StatField.Mzxid << 3, node.mzxid);
-  at = writeField(out, at, StatField.Pzxid << 3, node.pzxid);
-  at = writeField(out, at, StatField.Ctime << 3, node.ctime);
-  at = writeField(out, at, StatField.Mtime << 3, node.mtime);
-  at = writeField(out, at, StatField.Version << 3, node.version);
-  at = writeField(out, at, StatField.Cversion << 3, node.cversion);
-  at = writeField(out, at, StatField.EphemeralOwner << 3, node.ephemeralOwner);
-  at = writeField(out, at, KIND_TAG, kind);
-  at = writeField(out, at, TTL_TAG, node.ttl);
+  at = writeVarintField(out, at, StatField.Czxid << 3, node.czxid);
+  at = writeVarintField(out, at, StatField.Mzxid << 3, node.mzxid);
+  at = writeVarintField(out, at, StatField.Pzxid << 3, node.pzxid);
+  at = writeVarintField(out, at, StatField.Ctime << 3, node.ctime);
+  at = writeVarintField(out, at, StatField.Mtime << 3, node.mtime);
+  at = writeVarintField(out, at, StatField.Version << 3, node.version);
+  at = writeVarintField(out, at, StatField.Cversion << 3, node.cversion);
+  at = writeVarintField(out, at, StatField.EphemeralOwner << 3, node.ephemeralOwner);
+  at = writeVarintField(out, at, KIND_TAG, kind);
+  at = writeVarintField(out, at, TTL_TAG, node.ttl);
   return out;
 }
 
 /** Thrown for bytes that are not a well-formed record; the caller names the file. */
 export class MalformedNodeRecordError extends Error {}
 
-/** Reads protobuf fields off a byte range, by hand. */
-class WireReader {
-  constructor(
-    readonly bytes: Uint8Array,
-    public at: number,
-    readonly end: number,
-  ) {}
-
-  get done(): boolean {
-    return this.at >= this.end;
-  }
-
-  /** A varint as a number: exact up to 2^53; ten-byte negatives as their 64-bit signed value. */
-  varint(): number {
-    const bytes = this.bytes;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    for (let i = 0; ; i++) {
-      if (this.at >= this.end || i === 10) throw new MalformedNodeRecordError('a varint runs past its field');
-      const b = bytes[this.at++]!;
-      if (shift < 28) lo |= (b & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (b & 0x0f) << 28;
-        hi = (b & 0x7f) >>> 4;
-      } else hi |= (b & 0x7f) << (shift - 32);
-      if (b < 0x80) break;
-      shift += 7;
-    }
-    return (hi | 0) * TWO_32 + (lo >>> 0);
-  }
-
-  /** The range of a length-delimited field. */
-  length(): number {
-    const length = this.varint();
-    if (length < 0 || this.at + length > this.end) throw new MalformedNodeRecordError('a field runs past its record');
-    return length;
-  }
-
-  skip(wireType: number): void {
-    if (wireType === 0) this.varint();
-    else if (wireType === 2) this.at += this.length();
-    else if (wireType === 1) this.at += 8;
-    else if (wireType === 5) this.at += 4;
-    else throw new MalformedNodeRecordError(`unknown wire type ${wireType}`);
-    if (this.at > this.end) throw new MalformedNodeRecordError('a field runs past its record');
-  }
-}
+const malformed = (reason: string) => new MalformedNodeRecordError(reason);
 
 /**
  * The node of a node record, built straight from the bytes (its data copied out of them: they are
@@ -174,9 +84,9 @@ class WireReader {
 export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode } | undefined {
   if (input.length === 0 || input[0] !== RECORD_NODE_TAG) return undefined;
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const record = new WireReader(bytes, 1, bytes.length);
+  const record = new WireReader(bytes, 1, bytes.length, malformed);
   const length = record.length();
-  const r = new WireReader(bytes, record.at, record.at + length);
+  const r = new WireReader(bytes, record.at, record.at + length, malformed);
   if (r.end !== bytes.length) return undefined; // more fields after the node: leave it to protobufjs
   let path = '';
   let data: Uint8Array = EMPTY;
@@ -201,7 +111,7 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
       }
       case STAT_TAG: {
         const n = r.length();
-        const s = new WireReader(bytes, r.at, r.at + n);
+        const s = new WireReader(bytes, r.at, r.at + n, malformed);
         r.at += n;
         while (!s.done) {
           const statTag = s.varint();

@@ -1,0 +1,162 @@
+/**
+ * Protobuf's wire format by hand, for the few messages on hot paths that are encoded and decoded
+ * without protobufjs (snapshot node records: node-record.ts; peer batches: transport/peer-codec.ts).
+ * Numbers are JavaScript numbers: 64-bit fields are exact up to 2^53, as protobufjs reads them
+ * without Long; negative int32/int64 values take ten bytes, as protobuf writes them.
+ */
+
+export const enum WireType {
+  Varint = 0,
+  Fixed64 = 1,
+  Bytes = 2,
+  Fixed32 = 5,
+}
+
+const TWO_32 = 0x1_0000_0000;
+
+/** A field's tag byte(s) as a number: field number and wire type. */
+export const tag = (field: number, wireType: WireType): number => (field << 3) | wireType;
+
+/** Bytes of `value` as a varint. */
+export function varintSize(value: number): number {
+  if (value < 0) return 10;
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/** Writes `value` as a varint at `at`; returns where it ends. */
+export function writeVarint(out: Uint8Array, at: number, value: number): number {
+  if (value < 0) {
+    // Two's complement in 64 bits: the low word, then the high word of all ones (|value| < 2^53).
+    let lo = value % TWO_32 >>> 0;
+    let hi = (Math.floor(value / TWO_32) >>> 0) | 0;
+    for (let i = 0; i < 9; i++) {
+      out[at++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    out[at++] = 1;
+    return at;
+  }
+  while (value >= 0x80) {
+    out[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  out[at++] = value;
+  return at;
+}
+
+/** Bytes of a varint field with a one-byte tag (fields 1-15), left out when zero (proto3's default). */
+export function varintFieldSize(value: number): number {
+  return value === 0 ? 0 : 1 + varintSize(value);
+}
+
+/** Writes a varint field with a one-byte tag unless it is zero; returns where it ends. */
+export function writeVarintField(out: Uint8Array, at: number, tagByte: number, value: number): number {
+  if (value === 0) return at;
+  out[at++] = tagByte;
+  return writeVarint(out, at, value);
+}
+
+/** Bytes of a length-delimited field of `length` bytes with a one-byte tag. */
+export const delimitedFieldSize = (length: number): number => 1 + varintSize(length) + length;
+
+/** Thrown for bytes that are not well-formed protobuf; readers may make their own error instead. */
+export class WireFormatError extends Error {}
+
+/** Reads protobuf fields off a byte range. */
+export class WireReader {
+  constructor(
+    readonly bytes: Uint8Array,
+    public at: number,
+    readonly end: number,
+    private readonly fail: (reason: string) => Error = (reason) => new WireFormatError(reason),
+  ) {}
+
+  get done(): boolean {
+    return this.at >= this.end;
+  }
+
+  /** A varint as a number: exact up to 2^53; ten-byte negatives as their 64-bit signed value. */
+  varint(): number {
+    const bytes = this.bytes;
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    for (let i = 0; ; i++) {
+      if (this.at >= this.end || i === 10) throw this.fail('a varint runs past its field');
+      const b = bytes[this.at++]!;
+      if (shift < 28) lo |= (b & 0x7f) << shift;
+      else if (shift === 28) {
+        lo |= (b & 0x0f) << 28;
+        hi = (b & 0x7f) >>> 4;
+      } else hi |= (b & 0x7f) << (shift - 32);
+      if (b < 0x80) break;
+      shift += 7;
+    }
+    return (hi | 0) * TWO_32 + (lo >>> 0);
+  }
+
+  /** A uint32 field: the varint's low 32 bits, as protobuf reads it. */
+  uint32(): number {
+    return this.varint() % TWO_32 >>> 0;
+  }
+
+  /** The length of a length-delimited field, checked against the range. */
+  length(): number {
+    const length = this.varint();
+    if (length < 0 || this.at + length > this.end) throw this.fail('a field runs past its message');
+    return length;
+  }
+
+  /** A bytes field: a view into the bytes read, not a copy. */
+  bytesView(): Uint8Array {
+    const n = this.length();
+    const view = this.bytes.subarray(this.at, this.at + n);
+    this.at += n;
+    return view;
+  }
+
+  string(): string {
+    const n = this.length();
+    const value = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.at, n).toString('utf8');
+    this.at += n;
+    return value;
+  }
+
+  /** A reader for the embedded message that starts here; this one continues after it. */
+  message(wireType: number): WireReader {
+    if (wireType !== WireType.Bytes) throw this.fail(`a message field of wire type ${wireType}`);
+    const n = this.length();
+    const inner = new WireReader(this.bytes, this.at, this.at + n, this.fail);
+    this.at += n;
+    return inner;
+  }
+
+  /** Repeated varints: packed (one length-delimited run) or not (one per field). */
+  varints(wireType: number, into: number[], read: (r: WireReader) => number = (r) => r.varint()): void {
+    if (wireType === WireType.Varint) return void into.push(read(this));
+    const run = this.message(wireType);
+    while (!run.done) into.push(read(run));
+  }
+
+  /** Checks a field's wire type. */
+  expect(wireType: number, want: WireType, field: string): void {
+    if (wireType !== want) throw this.fail(`${field} has wire type ${wireType}`);
+  }
+
+  skip(wireType: number): void {
+    if (wireType === WireType.Varint) this.varint();
+    else if (wireType === WireType.Bytes) {
+      const n = this.length(); // (not `this.at += this.length()`: that adds to `at` as it was before the length)
+      this.at += n;
+    } else if (wireType === WireType.Fixed64) this.at += 8;
+    else if (wireType === WireType.Fixed32) this.at += 4;
+    else throw this.fail(`unknown wire type ${wireType}`);
+    if (this.at > this.end) throw this.fail('a field runs past its message');
+  }
+}
