@@ -6,28 +6,15 @@ import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine, Txn } from './fsm/state-machine.js';
 import { decodeNodeRecord, encodeNodeRecord } from './node-record.js';
+import { writeVarint } from './protobuf-wire.js';
 
 const txnCodec = codec<Partial<Txn>, Txn>('conclave.raft.v1.Txn');
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
 const memberCodec = codec<Member, Member>('conclave.v1.Member');
 
 export const encodeTxn = (txn: Partial<Txn>): Uint8Array => txnCodec.encode(txn);
-/**
- * Decodes a transaction; node data is copied out of `bytes`. Decoded bytes are views into the
- * message they came in (a whole batch from a peer connection); the tree keeps data for a long time and
- * must not keep those messages alive. Small copies come from Node's shared buffer pool, which costs
- * less memory per znode than a buffer of its own.
- */
-export function decodeTxn(bytes: Uint8Array): Txn {
-  const txn = txnCodec.decode(bytes);
-  if (txn.create) txn.create.data = Buffer.from(txn.create.data);
-  if (txn.setData) txn.setData.data = Buffer.from(txn.setData.data);
-  for (const op of txn.multi?.ops ?? []) {
-    if (op.create) op.create.data = Buffer.from(op.create.data);
-    if (op.setData) op.setData.data = Buffer.from(op.setData.data);
-  }
-  return txn;
-}
+/** Transactions are decoded by hand (txn-decode.ts): node data and secrets copied out of the entry. */
+export { decodeTxn } from './txn-decode.js';
 const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
 
 /** The records of a snapshot of `fsm`, encoded (node records by hand: node-record.ts). */
@@ -61,11 +48,6 @@ export function stampTime(txn: Uint8Array, timeMs: number): Uint8Array {
   out.set(txn, 0);
   let at = txn.length;
   out[at++] = TIME_TAG;
-  let value = Math.max(0, Math.floor(timeMs));
-  while (value >= 0x80) {
-    out[at++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  out[at++] = value;
+  at = writeVarint(out, at, Math.max(0, Math.floor(timeMs)));
   return out.subarray(0, at);
 }

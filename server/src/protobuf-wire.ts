@@ -1,6 +1,7 @@
 /**
  * Protobuf's wire format by hand, for the few messages on hot paths that are encoded and decoded
- * without protobufjs (snapshot node records: node-record.ts; peer batches: transport/peer-codec.ts).
+ * without protobufjs (snapshot node records: node-record.ts; log entries' transactions: txn-decode.ts;
+ * peer batches: transport/peer-codec.ts).
  * Numbers are JavaScript numbers: 64-bit fields are exact up to 2^53, as protobufjs reads them
  * without Long; negative int32/int64 values take ten bytes, as protobuf writes them.
  */
@@ -119,6 +120,15 @@ export class WireReader {
     const view = this.bytes.subarray(this.at, this.at + n);
     this.at += n;
     return view;
+  }
+
+  /** A bytes field copied out (small ones into Node's shared buffer pool): no view is kept. */
+  bytesCopy(): Buffer {
+    const n = this.length();
+    const copy = Buffer.allocUnsafe(n);
+    Buffer.prototype.copy.call(this.bytes, copy, 0, this.at, this.at + n);
+    this.at += n;
+    return copy;
   }
 
   string(): string {

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { codec } from '@conclave/proto';
+import type { Txn, Txn__Output } from '@conclave/proto/gen/conclave/raft/v1/Txn.js';
+import { stampTime } from '../src/codec.js';
+import { TxnDecodeError, decodeTxn } from '../src/txn-decode.js';
+import { NODE_KINDS } from '../src/tree/tree.js';
+
+/** protobufjs's generic decoder: what the hand decoder must agree with. */
+const generic = codec<Txn, Txn__Output>('conclave.raft.v1.Txn');
+
+/** Byte arrays compared by content, whatever their class. */
+const plain = (value: unknown): unknown =>
+  JSON.parse(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? { bytes: (v as { data: number[] }).data } : v)));
+
+const u64 = fc.oneof(fc.constant(0), fc.nat(1000), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
+const i64 = fc.oneof(fc.constant(0), fc.integer({ min: -(2 ** 50), max: 2 ** 50 }));
+const u32 = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff_ffff }));
+const i32 = fc.oneof(fc.constant(-1), fc.constant(0), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
+const path = fc.oneof(fc.constant('/a/b'), fc.string({ unit: 'grapheme', maxLength: 30 }));
+const data = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
+const create = fc.record({ path, data, kind: fc.constantFrom(...NODE_KINDS), ttlMs: i64, leaseId: u64, withStat: fc.boolean() }, { requiredKeys: [] });
+const pathVersion = fc.record({ path, version: i32 }, { requiredKeys: [] });
+const setData = fc.record({ path, data, version: i32 }, { requiredKeys: [] });
+const op = fc.oneof(
+  create.map((create) => ({ create })),
+  pathVersion.map((d) => ({ delete: d })),
+  setData.map((setData) => ({ setData })),
+  pathVersion.map((check) => ({ check })),
+);
+const txnOp = fc.oneof(
+  create.map((create) => ({ create })),
+  pathVersion.map((d) => ({ delete: d })),
+  setData.map((setData) => ({ setData })),
+  fc.array(op, { maxLength: 5 }).map((ops) => ({ multi: { ops } })),
+  fc.record({ timeoutMs: u32, secret: data, lease: fc.boolean() }, { requiredKeys: [] }).map((createSession) => ({ createSession })),
+  fc.record({ sessionId: u64, expired: fc.boolean() }, { requiredKeys: [] }).map((closeSession) => ({ closeSession })),
+  fc.record({ sessionId: u64, secret: data }, { requiredKeys: [] }).map((moveSession) => ({ moveSession })),
+  fc.record({ path, mzxid: u64, pzxid: u64 }, { requiredKeys: [] }).map((reap) => ({ reap })),
+  fc.constant({}),
+);
+const txn: fc.Arbitrary<Txn> = fc
+  .tuple(fc.record({ origin: u32, originSeq: u64, sessionId: u64, timeMs: i64 }, { requiredKeys: [] }), txnOp)
+  .map(([header, body]) => ({ ...header, ...body }));
+
+describe('transactions decoded by hand', () => {
+  it('decode to what protobufjs decodes, for every kind of transaction', () => {
+    fc.assert(
+      fc.property(txn, (t) => {
+        const bytes = generic.encode(t);
+        assert.deepEqual(plain(decodeTxn(bytes)), plain(generic.decode(bytes)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('take the time stamped after the encoding (the last time_ms wins), and copy bytes out of the entry', () => {
+    const bytes = Buffer.from(stampTime(generic.encode({ timeMs: 5, create: { path: '/x', data: Buffer.from('hello') } }), 1_700_000_000_000));
+    const decoded = decodeTxn(bytes);
+    assert.equal(decoded.timeMs, 1_700_000_000_000);
+    bytes.fill(0);
+    assert.equal(decoded.create!.data.toString(), 'hello', 'the data is a copy, not a view into the entry');
+    assert.equal(decoded.op, 'create');
+  });
+
+  it('skip unknown fields, and keep an unknown node kind as its number (as protobufjs)', () => {
+    // origin (1) = 3; unknown field 9 (bytes "zz"); create (10) { path "/p", kind 42 }.
+    const bytes = Buffer.from([0x08, 0x03, 0x4a, 0x02, 0x7a, 0x7a, 0x52, 0x06, 0x0a, 0x02, 0x2f, 0x70, 0x18, 0x2a]);
+    assert.deepEqual(plain(decodeTxn(bytes)), plain(generic.decode(bytes)));
+    assert.equal(decodeTxn(bytes).create!.kind, 42);
+  });
+
+  it('refuse malformed bytes with a TxnDecodeError and nothing else', () => {
+    const valid = fc.sample(txn, { numRuns: 40, seed: 11 }).map((t) => generic.encode(t));
+    for (const b of valid) {
+      for (let cut = 1; cut < b.length; cut++) {
+        try {
+          decodeTxn(b.subarray(0, cut));
+        } catch (error) {
+          assert.ok(error instanceof TxnDecodeError, String(error));
+        }
+      }
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (garbage) => {
+        try {
+          decodeTxn(garbage);
+        } catch (error) {
+          assert.ok(error instanceof TxnDecodeError, String(error));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    assert.throws(() => decodeTxn(Buffer.from([0x52, 0x05, 0x0a])), TxnDecodeError); // create longer than the txn
+    assert.throws(() => decodeTxn(Buffer.from([0x0a, 0x01])), TxnDecodeError); // origin with the bytes wire type
+  });
+});
