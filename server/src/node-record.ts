@@ -83,11 +83,8 @@ const malformed = (reason: string) => new MalformedNodeRecordError(reason);
  */
 export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode } | undefined {
   if (input.length === 0 || input[0] !== RECORD_NODE_TAG) return undefined;
-  const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const record = new WireReader(bytes, 1, bytes.length, malformed);
-  const length = record.length();
-  const r = new WireReader(bytes, record.at, record.at + length, malformed);
-  if (r.end !== bytes.length) return undefined; // more fields after the node: leave it to protobufjs
+  const r = new WireReader(input, 1, input.length, malformed).message(RECORD_NODE_TAG & 7);
+  if (r.end !== input.length) return undefined; // more fields after the node: leave it to protobufjs
   let path = '';
   let data: Uint8Array = EMPTY;
   let kind = 0;
@@ -96,23 +93,14 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
   while (!r.done) {
     const tag = r.varint();
     switch (tag) {
-      case PATH_TAG: {
-        const n = r.length();
-        path = bytes.toString('utf8', r.at, r.at + n);
-        r.at += n;
+      case PATH_TAG:
+        path = r.string();
         break;
-      }
-      case DATA_TAG: {
-        const n = r.length();
-        data = Buffer.allocUnsafe(n);
-        bytes.copy(data, 0, r.at, r.at + n);
-        r.at += n;
+      case DATA_TAG:
+        data = r.bytesCopy();
         break;
-      }
       case STAT_TAG: {
-        const n = r.length();
-        const s = new WireReader(bytes, r.at, r.at + n, malformed);
-        r.at += n;
+        const s = r.message(STAT_TAG & 7);
         while (!s.done) {
           const statTag = s.varint();
           if ((statTag & 7) !== 0) {

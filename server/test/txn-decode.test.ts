@@ -5,13 +5,10 @@ import type { Txn, Txn__Output } from '@conclave/proto/gen/conclave/raft/v1/Txn.
 import { stampTime } from '../src/codec.js';
 import { TxnDecodeError, decodeTxn } from '../src/txn-decode.js';
 import { NODE_KINDS } from '../src/tree/tree.js';
+import { assertRefusesOnlyWith, byContent } from './wire-helpers.js';
 
 /** protobufjs's generic decoder: what the hand decoder must agree with. */
 const generic = codec<Txn, Txn__Output>('conclave.raft.v1.Txn');
-
-/** Byte arrays compared by content, whatever their class. */
-const plain = (value: unknown): unknown =>
-  JSON.parse(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? { bytes: (v as { data: number[] }).data } : v)));
 
 const u64 = fc.oneof(fc.constant(0), fc.nat(1000), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
 const i64 = fc.oneof(fc.constant(0), fc.integer({ min: -(2 ** 50), max: 2 ** 50 }));
@@ -48,7 +45,7 @@ describe('transactions decoded by hand', () => {
     fc.assert(
       fc.property(txn, (t) => {
         const bytes = generic.encode(t);
-        assert.deepEqual(plain(decodeTxn(bytes)), plain(generic.decode(bytes)));
+        assert.deepEqual(byContent(decodeTxn(bytes)), byContent(generic.decode(bytes)));
       }),
       { numRuns: 1000 },
     );
@@ -66,31 +63,12 @@ describe('transactions decoded by hand', () => {
   it('skip unknown fields, and keep an unknown node kind as its number (as protobufjs)', () => {
     // origin (1) = 3; unknown field 9 (bytes "zz"); create (10) { path "/p", kind 42 }.
     const bytes = Buffer.from([0x08, 0x03, 0x4a, 0x02, 0x7a, 0x7a, 0x52, 0x06, 0x0a, 0x02, 0x2f, 0x70, 0x18, 0x2a]);
-    assert.deepEqual(plain(decodeTxn(bytes)), plain(generic.decode(bytes)));
+    assert.deepEqual(byContent(decodeTxn(bytes)), byContent(generic.decode(bytes)));
     assert.equal(decodeTxn(bytes).create!.kind, 42);
   });
 
   it('refuse malformed bytes with a TxnDecodeError and nothing else', () => {
-    const valid = fc.sample(txn, { numRuns: 40, seed: 11 }).map((t) => generic.encode(t));
-    for (const b of valid) {
-      for (let cut = 1; cut < b.length; cut++) {
-        try {
-          decodeTxn(b.subarray(0, cut));
-        } catch (error) {
-          assert.ok(error instanceof TxnDecodeError, String(error));
-        }
-      }
-    }
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 100 }), (garbage) => {
-        try {
-          decodeTxn(garbage);
-        } catch (error) {
-          assert.ok(error instanceof TxnDecodeError, String(error));
-        }
-      }),
-      { numRuns: 2000 },
-    );
+    assertRefusesOnlyWith(decodeTxn, TxnDecodeError, fc.sample(txn, { numRuns: 40, seed: 11 }).map((t) => generic.encode(t)));
     assert.throws(() => decodeTxn(Buffer.from([0x52, 0x05, 0x0a])), TxnDecodeError); // create longer than the txn
     assert.throws(() => decodeTxn(Buffer.from([0x0a, 0x01])), TxnDecodeError); // origin with the bytes wire type
   });

@@ -288,6 +288,10 @@ function readMessage(r: WireReader): Message | undefined {
       r.expect(wireType, WireType.Bytes, 'message.context');
       const context = r.bytesView();
       m.context = context.length > 0 ? context : undefined;
+    } else if (field === 2 || field === 3) {
+      r.expect(wireType, WireType.Varint, field === 2 ? 'message.to' : 'message.from');
+      if (field === 2) m.to = r.uint32();
+      else m.from = r.uint32();
     } else if (field >= 1 && field <= 13) {
       r.expect(wireType, WireType.Varint, `message field ${field}`);
       const value = r.varint();
@@ -295,12 +299,6 @@ function readMessage(r: WireReader): Message | undefined {
         case 1:
           known = value >= 0 && value <= MAX_MESSAGE_TYPE;
           m.type = value;
-          break;
-        case 2:
-          m.to = value % 0x1_0000_0000 >>> 0;
-          break;
-        case 3:
-          m.from = value % 0x1_0000_0000 >>> 0;
           break;
         case 4:
           m.term = value;
