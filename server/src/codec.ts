@@ -4,16 +4,15 @@
  */
 import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
-import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine, Txn } from './fsm/state-machine.js';
+import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine } from './fsm/state-machine.js';
 import { decodeNodeRecord, encodeNodeRecord } from './node-record.js';
 import { writeVarint } from './protobuf-wire.js';
 
-const txnCodec = codec<Partial<Txn>, Txn>('conclave.raft.v1.Txn');
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
 const memberCodec = codec<Member, Member>('conclave.v1.Member');
 
-export const encodeTxn = (txn: Partial<Txn>): Uint8Array => txnCodec.encode(txn);
-/** Transactions are decoded by hand (txn-decode.ts): node data and secrets copied out of the entry. */
+/** Transactions are encoded and decoded by hand (txn-encode.ts, txn-decode.ts: node data and secrets copied out of the entry). */
+export { encodeTxn } from './txn-encode.js';
 export { decodeTxn } from './txn-decode.js';
 const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
 
@@ -40,8 +39,8 @@ export const decodeMember = (bytes: Uint8Array): Member => memberCodec.decode(by
 const TIME_TAG = (4 << 3) | 0; // Txn.time_ms, varint
 
 /**
- * The leader's time stamp, appended to an encoded Txn: protobuf lets a later occurrence of a scalar
- * field override an earlier one, so a forwarded transaction is stamped without being re-encoded.
+ * The leader's time stamp, appended to a Txn a follower forwarded (encoded without a time): protobuf
+ * lets a later occurrence of a scalar field override an earlier one, so it is not re-encoded.
  */
 export function stampTime(txn: Uint8Array, timeMs: number): Uint8Array {
   const out = new Uint8Array(txn.length + 1 + 10);

@@ -358,11 +358,10 @@ export class ConclaveNode implements PeerHandlers {
     if (this.leader === 0) return callback(new UnavailableError('no leader (no quorum); the write was not applied'));
     const now = this.deps.clock.now();
     const seq = this.pending.add(callback, deadline ?? now + this.options.requestTimeoutMs);
-    const txn = encodeTxn({ ...body, origin: this.id, originSeq: seq, sessionId });
     if (this.isLeader) {
-      this.propose(stampTime(txn, now), (error) => this.pending.fail(seq, error));
+      this.propose(encodeTxn(body, this.id, seq, sessionId, now), (error) => this.pending.fail(seq, error));
     } else {
-      this.deps.transport.forward(this.leader, [{ originSeq: seq, txn }]);
+      this.deps.transport.forward(this.leader, [{ originSeq: seq, txn: encodeTxn(body, this.id, seq, sessionId, 0) }]);
     }
   }
 
@@ -1125,7 +1124,7 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   private proposeInternal(body: Partial<Txn>, now: number): void {
-    this.propose(encodeTxn({ ...body, origin: 0, timeMs: now }), (error) =>
+    this.propose(encodeTxn(body, 0, 0, 0, now), (error) =>
       this.deps.logger.warn({ err: error, op: body.op }, 'leader could not propose'),
     );
   }

@@ -63,8 +63,65 @@ export function writeVarintField(out: Uint8Array, at: number, tagByte: number, v
   return writeVarint(out, at, value);
 }
 
-/** Bytes of a length-delimited field of `length` bytes with a one-byte tag. */
+/** Bytes of repeated varints packed (without the field's tag and length). */
+export function packedSize(values: readonly number[]): number {
+  let size = 0;
+  for (const v of values) size += varintSize(v);
+  return size;
+}
+
+/** Bytes of a length-delimited field of `length` bytes with a one-byte tag (fields 1-15). */
 export const delimitedFieldSize = (length: number): number => 1 + varintSize(length) + length;
+
+/** Bytes of length-delimited field `field` (any number) of `length` bytes. */
+export const messageFieldSize = (field: number, length: number): number => varintSize(tag(field, WireType.Bytes)) + varintSize(length) + length;
+
+/**
+ * Writes fields into a buffer sized beforehand. Varint, bool, bytes and string fields take field
+ * numbers below 16 (one tag byte), and are left out when zero/false/empty, as proto3 does.
+ */
+export class WireWriter {
+  at = 0;
+  constructor(readonly buf: Buffer) {}
+
+  varint(field: number, value: number): void {
+    this.at = writeVarintField(this.buf, this.at, tag(field, WireType.Varint), value);
+  }
+
+  bool(field: number, value: boolean): void {
+    if (value) this.varint(field, 1);
+  }
+
+  /** The tag and length of a length-delimited field (any field number); its content follows. */
+  header(field: number, length: number): void {
+    this.at = writeVarint(this.buf, this.at, tag(field, WireType.Bytes));
+    this.at = writeVarint(this.buf, this.at, length);
+  }
+
+  bytes(field: number, bytes: Uint8Array): void {
+    this.header(field, bytes.length);
+    this.buf.set(bytes, this.at);
+    this.at += bytes.length;
+  }
+
+  /** Writes the field unless empty. */
+  optionalBytes(field: number, bytes: Uint8Array): void {
+    if (bytes.length > 0) this.bytes(field, bytes);
+  }
+
+  /** A string field of `byteLength` UTF-8 bytes (measured beforehand), left out when empty. */
+  string(field: number, value: string, byteLength: number): void {
+    if (byteLength === 0) return;
+    this.header(field, byteLength);
+    this.at += this.buf.write(value, this.at, byteLength, 'utf8');
+  }
+
+  packed(field: number, values: readonly number[]): void {
+    if (values.length === 0) return;
+    this.header(field, packedSize(values));
+    for (const v of values) this.at = writeVarint(this.buf, this.at, v);
+  }
+}
 
 /** Thrown for bytes that are not well-formed protobuf; readers may make their own error instead. */
 export class WireFormatError extends Error {}

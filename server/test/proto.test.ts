@@ -17,15 +17,3 @@ describe('proto loader', () => {
     assert.equal(decoded.create.path, '/a');
   });
 });
-
-describe('codec', () => {
-  it('stamps the leader time onto an encoded transaction', async () => {
-    const { encodeTxn, decodeTxn, stampTime } = await import('../src/codec.js');
-    const bytes = encodeTxn({ origin: 2, originSeq: 9, delete: { path: '/x', version: -1 } });
-    const stamped = decodeTxn(stampTime(bytes, 1_795_611_824_945));
-    assert.equal(stamped.timeMs, 1_795_611_824_945);
-    assert.equal(stamped.originSeq, 9);
-    assert.equal(stamped.delete!.path, '/x');
-    assert.equal(decodeTxn(stampTime(encodeTxn({ timeMs: 5 }), 7)).timeMs, 7);
-  });
-});

@@ -11,16 +11,7 @@
  * The rare parts (a rejection's Error) go through protobufjs.
  */
 import { codec } from '@conclave/proto';
-import {
-  WireReader,
-  WireType,
-  delimitedFieldSize,
-  tag,
-  varintFieldSize,
-  varintSize,
-  writeVarint,
-  writeVarintField,
-} from '../protobuf-wire.js';
+import { WireReader, WireType, WireWriter, delimitedFieldSize, packedSize, varintFieldSize } from '../protobuf-wire.js';
 import type { Error as WireError, Error__Output as WireErrorOutput } from '@conclave/proto/gen/conclave/v1/Error.js';
 import type { ErrorCode } from '../errors.js';
 import { EntryType, MessageType, type Entry, type Message, type SnapshotMeta } from '../raft/types.js';
@@ -59,50 +50,6 @@ const EMPTY = new Uint8Array(0);
 
 // ------------------------------------------------------------------------------------ encoding
 
-/** Writes into a buffer sized beforehand; every field number here is below 16: one tag byte. */
-class Out {
-  at = 0;
-  constructor(readonly buf: Buffer) {}
-
-  varint(field: number, value: number): void {
-    this.at = writeVarintField(this.buf, this.at, tag(field, WireType.Varint), value);
-  }
-
-  bool(field: number, value: boolean): void {
-    if (value) this.varint(field, 1);
-  }
-
-  /** The tag and length of a length-delimited field; its content follows. */
-  header(field: number, length: number): void {
-    this.buf[this.at++] = tag(field, WireType.Bytes);
-    this.at = writeVarint(this.buf, this.at, length);
-  }
-
-  bytes(field: number, bytes: Uint8Array): void {
-    this.header(field, bytes.length);
-    this.buf.set(bytes, this.at);
-    this.at += bytes.length;
-  }
-
-  string(field: number, value: string, byteLength: number): void {
-    if (byteLength === 0) return;
-    this.header(field, byteLength);
-    this.at += this.buf.write(value, this.at, byteLength, 'utf8');
-  }
-
-  packed(field: number, values: readonly number[]): void {
-    if (values.length === 0) return;
-    this.header(field, packedSize(values));
-    for (const v of values) this.at = writeVarint(this.buf, this.at, v);
-  }
-}
-
-function packedSize(values: readonly number[]): number {
-  let size = 0;
-  for (const v of values) size += varintSize(v);
-  return size;
-}
-
 const packedFieldSize = (values: readonly number[]) => (values.length === 0 ? 0 : delimitedFieldSize(packedSize(values)));
 
 function entrySize(e: Entry): number {
@@ -130,7 +77,7 @@ function messageSize(m: Message): number {
   return size;
 }
 
-function writeMessage(out: Out, m: Message): void {
+function writeMessage(out: WireWriter, m: Message): void {
   out.varint(1, m.type);
   out.varint(2, m.to);
   out.varint(3, m.from);
@@ -142,7 +89,7 @@ function writeMessage(out: Out, m: Message): void {
     out.varint(1, e.term);
     out.varint(2, e.index);
     out.varint(3, e.type);
-    if (e.data.length > 0) out.bytes(4, e.data);
+    out.optionalBytes(4, e.data);
   }
   out.varint(8, m.commit);
   if (m.snapshot) {
@@ -156,7 +103,7 @@ function writeMessage(out: Out, m: Message): void {
   }
   out.bool(10, m.reject);
   out.varint(11, m.rejectHint);
-  if (m.context && m.context.length > 0) out.bytes(12, m.context);
+  if (m.context) out.optionalBytes(12, m.context);
   out.bool(13, m.commitOnly);
 }
 
@@ -181,7 +128,7 @@ export function encodePeerBatch(batch: PeerBatchData): Buffer {
   for (const s of forwardSizes) size += delimitedFieldSize(s);
   for (const r of rejections) size += delimitedFieldSize(r.size);
 
-  const out = new Out(Buffer.allocUnsafe(size));
+  const out = new WireWriter(Buffer.allocUnsafe(size));
   out.string(1, batch.clusterId, clusterIdBytes);
   out.varint(2, batch.from);
   out.varint(3, batch.to);
