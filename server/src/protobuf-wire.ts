@@ -126,6 +126,12 @@ export class WireWriter {
 /** Thrown for bytes that are not well-formed protobuf; readers may make their own error instead. */
 export class WireFormatError extends Error {}
 
+/** The last string WireReader.cachedString read through it, and its bytes. */
+export class StringCache {
+  bytes: Uint8Array | undefined = undefined;
+  value = '';
+}
+
 /** Reads protobuf fields off a byte range. */
 export class WireReader {
   constructor(
@@ -193,6 +199,25 @@ export class WireReader {
     const value = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.at, n).toString('utf8');
     this.at += n;
     return value;
+  }
+
+  /**
+   * A string that usually repeats (a connection's cluster id, its peer's address): when its bytes
+   * are those `cache` last saw, the string read then is returned again instead of a new one.
+   */
+  cachedString(cache: StringCache): string {
+    const n = this.length();
+    const bytes = this.bytes;
+    const at = this.at;
+    const last = cache.bytes;
+    let same = last !== undefined && last.length === n;
+    for (let i = 0; same && i < n; i++) same = last![i] === bytes[at + i];
+    if (!same) {
+      cache.bytes = bytes.slice(at, at + n);
+      cache.value = Buffer.from(bytes.buffer, bytes.byteOffset + at, n).toString('utf8');
+    }
+    this.at += n;
+    return cache.value;
   }
 
   /** A reader for the embedded message that starts here; this one continues after it. */

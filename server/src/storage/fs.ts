@@ -2,7 +2,7 @@
  * The narrow file-system facade that the storage layer does all its I/O through. The default is
  * node:fs/promises; tests inject a facade that counts syncs or fails with ENOSPC/EIO.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, writev as writevFd } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -62,8 +62,14 @@ class NodeFile implements StorageFile {
     return (await this.handle.read(buffer, offset, length, position)).bytesRead;
   }
 
-  async writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
-    return (await this.handle.writev(buffers as Uint8Array[], position)).bytesWritten;
+  /**
+   * Through fs.writev on the handle's descriptor rather than FileHandle.writev: one promise instead
+   * of the handle's chain of them (every WAL append comes through here; about 2 KB less garbage each).
+   */
+  writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      writevFd(this.handle.fd, buffers as Uint8Array[], position, (error, written) => (error ? reject(error) : resolve(written)));
+    });
   }
 
   datasync(): Promise<void> {

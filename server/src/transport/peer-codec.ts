@@ -11,7 +11,7 @@
  * The rare parts (a rejection's Error) go through protobufjs.
  */
 import { codec } from '@conclave/proto';
-import { WireReader, WireType, WireWriter, delimitedFieldSize, packedSize, varintFieldSize } from '../protobuf-wire.js';
+import { StringCache, WireReader, WireType, WireWriter, delimitedFieldSize, packedSize, varintFieldSize } from '../protobuf-wire.js';
 import type { Error as WireError, Error__Output as WireErrorOutput } from '@conclave/proto/gen/conclave/v1/Error.js';
 import type { ErrorCode } from '../errors.js';
 import { EntryType, MessageType, type Entry, type Message, type SnapshotMeta } from '../raft/types.js';
@@ -107,8 +107,11 @@ function writeMessage(out: WireWriter, m: Message): void {
   out.bool(13, m.commitOnly);
 }
 
-/** Encodes a batch in one buffer of exactly its size. */
-export function encodePeerBatch(batch: PeerBatchData): Buffer {
+/**
+ * Encodes a batch in one buffer of exactly its size, after `room` bytes left free at its start (for
+ * a frame header: the transport then writes header and batch as one buffer).
+ */
+export function encodePeerBatch(batch: PeerBatchData, room = 0): Buffer {
   const clusterIdBytes = Buffer.byteLength(batch.clusterId);
   const addressBytes = Buffer.byteLength(batch.fromAddress);
   const messageSizes = batch.messages.map(messageSize);
@@ -128,7 +131,8 @@ export function encodePeerBatch(batch: PeerBatchData): Buffer {
   for (const s of forwardSizes) size += delimitedFieldSize(s);
   for (const r of rejections) size += delimitedFieldSize(r.size);
 
-  const out = new WireWriter(Buffer.allocUnsafe(size));
+  const out = new WireWriter(Buffer.allocUnsafe(room + size));
+  out.at = room;
   out.string(1, batch.clusterId, clusterIdBytes);
   out.varint(2, batch.from);
   out.varint(3, batch.to);
@@ -149,7 +153,7 @@ export function encodePeerBatch(batch: PeerBatchData): Buffer {
   });
   out.varint(8, batch.pingMs);
   out.string(9, batch.fromAddress, addressBytes);
-  if (out.at !== size) throw new Error(`peer batch encoded to ${out.at} bytes, sized ${size}`); // a bug here, never input
+  if (out.at !== room + size) throw new Error(`peer batch encoded to ${out.at - room} bytes, sized ${size}`); // a bug here, never input
   return out.buf;
 }
 
@@ -317,7 +321,14 @@ function readRejection(r: WireReader): ForwardRejection {
 }
 
 /** Decodes a batch; entry data, contexts and forwarded txns are views into `bytes`, not copies. */
-export function decodePeerBatch(bytes: Uint8Array): DecodedPeerBatch {
+/** Strings that repeat in every batch of a connection (decodePeerBatch reuses them). */
+export class PeerBatchStrings {
+  readonly clusterId = new StringCache();
+  readonly fromAddress = new StringCache();
+}
+
+/** Decodes a batch; `strings` keeps the cluster id and the sender's address between batches of one connection. */
+export function decodePeerBatch(bytes: Uint8Array, strings: PeerBatchStrings = new PeerBatchStrings()): DecodedPeerBatch {
   const batch: DecodedPeerBatch = {
     clusterId: '',
     from: 0,
@@ -337,7 +348,7 @@ export function decodePeerBatch(bytes: Uint8Array): DecodedPeerBatch {
     switch (t >>> 3) {
       case 1:
         r.expect(wireType, WireType.Bytes, 'cluster_id');
-        batch.clusterId = r.string();
+        batch.clusterId = r.cachedString(strings.clusterId);
         break;
       case 2:
         r.expect(wireType, WireType.Varint, 'from');
@@ -368,7 +379,7 @@ export function decodePeerBatch(bytes: Uint8Array): DecodedPeerBatch {
         break;
       case 9:
         r.expect(wireType, WireType.Bytes, 'from_address');
-        batch.fromAddress = r.string();
+        batch.fromAddress = r.cachedString(strings.fromAddress);
         break;
       default:
         r.skip(wireType);

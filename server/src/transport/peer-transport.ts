@@ -15,9 +15,9 @@ import type { Logger } from '../logger.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { fromWire, toWire } from './convert.js';
-import { decodePeerBatch, encodePeerBatch, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
+import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
-import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, type Frame } from './wire.js';
+import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, writeFrameInPlace, type Frame } from './wire.js';
 
 /** The largest frame either end accepts; a batch is cut into frames below it. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -74,17 +74,20 @@ function connect(address: string): net.Socket | undefined {
   return net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
 }
 
-/** A batch encoded: in one piece, or in several in order when it is too large for one frame. */
-function encodeBatch(batch: PeerBatchData): Uint8Array[] {
-  const whole = encodePeerBatch(batch);
-  if (whole.length <= MAX_BATCH_BYTES) return [whole];
+/**
+ * A batch encoded into frames (room for each frame's header left at its start): one, or several in
+ * order when it is too large for one.
+ */
+function encodeBatch(batch: PeerBatchData): Buffer[] {
+  const whole = encodePeerBatch(batch, FRAME_HEADER_BYTES);
+  if (whole.length <= MAX_BATCH_BYTES + FRAME_HEADER_BYTES) return [whole];
   const { messages, touchedSessions, forwards, rejections, ...header } = batch;
   const none = { messages: [], touchedSessions: [], forwards: [], rejections: [] };
   const parts: PeerBatchData[] = [];
   for (const part of splitFrames(messages, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, messages: part });
   for (const part of splitFrames(forwards, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, forwards: part });
   parts.push({ ...header, ...none, touchedSessions, rejections });
-  return parts.map(encodePeerBatch);
+  return parts.map((part) => encodePeerBatch(part, FRAME_HEADER_BYTES));
 }
 
 class PeerLink {
@@ -259,9 +262,9 @@ export class PeerTransport implements Transport {
         link.lastPing = now;
       }
       const stats = this.stat(link.id);
-      for (const payload of encodeBatch(batch)) {
-        stats.sentBytes += payload.length + FRAME_HEADER_BYTES;
-        writeFrame(socket, FrameKind.Batch, payload);
+      for (const frame of encodeBatch(batch)) {
+        stats.sentBytes += frame.length;
+        writeFrameInPlace(socket, FrameKind.Batch, frame);
       }
       if (!link.established) link.forwardsInDial.push(...batch.forwards);
     }
@@ -337,6 +340,7 @@ export class PeerTransport implements Transport {
     }
     this.inbound.add(socket);
     const reader = new FrameReader(MAX_FRAME_BYTES);
+    const strings = new PeerBatchStrings();
     // Whoever sends batches on this connection; told to the node when it closes, however it closes.
     let from = 0;
     let refused = false;
@@ -358,7 +362,7 @@ export class PeerTransport implements Transport {
         if (frame.kind === FrameKind.Batch && snapshot === undefined) {
           let batch: DecodedPeerBatch;
           try {
-            batch = decodePeerBatch(frame.payload);
+            batch = decodePeerBatch(frame.payload, strings);
           } catch (error) {
             return protocolError((error as Error).message);
           }

@@ -4,7 +4,7 @@ import { codec } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import { EntryType, MessageType, type Message } from '../../src/raft/types.js';
 import { fromWire, toWire } from '../../src/transport/convert.js';
-import { decodePeerBatch, encodePeerBatch, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
+import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { assertRefusesOnlyWith, byContent } from '../wire-helpers.js';
 
@@ -103,6 +103,24 @@ describe('transport: peer batch codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('decodes the batches of one connection with their repeated strings reused, and changed ones read anew', () => {
+    const strings = new PeerBatchStrings();
+    fc.assert(
+      fc.property(batch, (b) => {
+        const room = encodePeerBatch(b, 7);
+        assert.deepEqual(byContent(withoutUnknown(decodePeerBatch(room.subarray(7), strings))), byContent(b), 'the batch after the room');
+      }),
+      { numRuns: 200 },
+    );
+    const one = (clusterId: string, fromAddress: string) => decodePeerBatch(encodePeerBatch({ clusterId, from: 1, to: 2, fromAddress, pingMs: 0, messages: [], touchedSessions: [], forwards: [], rejections: [] }), strings);
+    assert.equal(one('c1', '127.0.0.1:1').fromAddress, '127.0.0.1:1');
+    const again = one('c1', '127.0.0.1:1');
+    assert.deepEqual([again.clusterId, again.fromAddress], ['c1', '127.0.0.1:1']);
+    const changed = one('c1', '127.0.0.1:2');
+    assert.deepEqual([changed.clusterId, changed.fromAddress], ['c1', '127.0.0.1:2']);
+    assert.equal(one('c2', '').clusterId, 'c2');
   });
 
   it('encodes a MsgApp in fewer bytes than protobufjs (no default values)', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { FrameError, FrameKind, FrameReader, writeFrame } from '../../src/transport/wire.js';
+import { FRAME_HEADER_BYTES, FrameError, FrameKind, FrameReader, writeFrame, writeFrameInPlace } from '../../src/transport/wire.js';
 
 /** The bytes writeFrame puts on a stream. */
 function frameBytes(kind: FrameKind, payload: Uint8Array): Buffer {
@@ -20,6 +20,15 @@ describe('transport: peer frames', () => {
       for (let at = 0; at < bytes.length; at += chunkSize) frames.push(...reader.push(bytes.subarray(at, at + chunkSize)));
       assert.deepEqual(frames.map((f) => f.kind), kinds, `chunks of ${chunkSize}`);
       assert.deepEqual(frames.map((f) => Buffer.from(f.payload)), payloads, `chunks of ${chunkSize}`);
+    }
+  });
+
+  it('writes a frame in place (header in the room left before the payload) as the same bytes', () => {
+    for (const payload of [Buffer.alloc(0), Buffer.from('batch'), Buffer.alloc(70_000, 3)]) {
+      const frame = Buffer.concat([Buffer.alloc(FRAME_HEADER_BYTES, 0xee), payload]);
+      const stream = new PassThrough();
+      writeFrameInPlace(stream, FrameKind.Batch, frame);
+      assert.deepEqual(stream.read(), frameBytes(FrameKind.Batch, payload));
     }
   });
 
