@@ -36,6 +36,7 @@ export interface ServerConfig {
   /** defaults: 2 and 20 ticks */
   minSessionTimeoutMs: number;
   maxSessionTimeoutMs: number;
+  /** applied entries between snapshots, at most: each member snapshots after its own random share of it, half or more */
   snapshotCount: number;
   snapshotCatchUpEntries: number;
   /** log bytes since the last snapshot that call for one before snapshotCount (also past twice its size) */

@@ -161,6 +161,7 @@ export class ConclaveNode implements PeerHandlers {
   /** why applying committed entries waits: a snapshot reading the state machine, or one replacing it */
   private readonly applyPausedFor = new Set<'snapshot' | 'install'>();
   private lastSnapshotIndex: number;
+  private snapshotShare = 1;
   /** bytes of the entries applied since the last snapshot began, and the size of that snapshot's file */
   private bytesSinceSnapshot = 0;
   private lastSnapshotBytes = 0;
@@ -203,6 +204,7 @@ export class ConclaveNode implements PeerHandlers {
     // reach them (JavaScript numbers stay exact until the year 2300).
     this.pending = new PendingWrites(Math.max(1, Math.floor(deps.clock.now()) * 256));
     this.lastSnapshotIndex = applied;
+    this.drawSnapshotShare();
     this.history = new EventHistory(options.historyEvents, fsm.appliedIndex);
     this.tracker = new SessionTracker(options.tickMs);
     const now = deps.clock.now();
@@ -900,12 +902,20 @@ export class ConclaveNode implements PeerHandlers {
    * otherwise grow the log, the replay on restart and the catch-up of a new member far past the size
    * of the state, while this bound keeps the snapshots' cost at half the log's writes or less.
    * Only what this member's own log already holds.
+   *
+   * Each member goes by its own random share of both thresholds, between half and all of them,
+   * drawn anew after each snapshot (as ZooKeeper does with snapCount): members that apply the same
+   * log would otherwise snapshot at the same index, at the same moment, and the fsyncs of three
+   * snapshot files, their directories and the log's compaction on one disk stalled every member's
+   * log writes together (the worst write latencies under load: 30-50 ms, at each snapshot; with a
+   * share each, one member's stall leaves the other two a quorum).
    */
   private maybeSnapshot(): void {
     const applied = this.fsm.appliedIndex;
     if (this.snapshotInProgress) return;
-    const byBytes = this.bytesSinceSnapshot > Math.max(this.options.snapshotLogBytes, 2 * this.lastSnapshotBytes);
-    if (applied - this.lastSnapshotIndex < this.options.snapshotCount && !byBytes) return;
+    const share = this.snapshotShare;
+    const byBytes = this.bytesSinceSnapshot > share * Math.max(this.options.snapshotLogBytes, 2 * this.lastSnapshotBytes);
+    if (applied - this.lastSnapshotIndex < share * this.options.snapshotCount && !byBytes) return;
     if (applied > this.raftStorage.lastIndex()) return;
     void this.snapshot();
   }
@@ -966,6 +976,12 @@ export class ConclaveNode implements PeerHandlers {
    * Takes a snapshot. With `streamTo` (a MsgSnap Raft asked for, for a member behind the log kept in
    * memory), the file is also streamed to that member as it is written, as that snapshot.
    */
+  /** This member's share of the snapshot thresholds until its next snapshot (maybeSnapshot): [0.5, 1). */
+  private drawSnapshotShare(): void {
+    const bytes = this.deps.randomBytes(2);
+    this.snapshotShare = 0.5 + ((bytes[0]! << 8) | bytes[1]!) / 0x20000;
+  }
+
   private async snapshot(streamTo?: Message): Promise<void> {
     if (this.snapshotInProgress) {
       if (streamTo !== undefined) this.raft.reportSnapshot(streamTo.to, false);
@@ -1001,6 +1017,7 @@ export class ConclaveNode implements PeerHandlers {
       if (compactTo > 1) await this.deps.log.releaseBefore(compactTo);
       await this.deps.snapshots.prune(2);
       this.lastSnapshotIndex = index;
+      this.drawSnapshotShare();
       this.deps.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
       this.deps.logger.info({ index, nodes: this.fsm.tree.size, ms: Math.round(performance.now() - started) }, 'snapshot taken');
     } catch (error) {
@@ -1061,6 +1078,7 @@ export class ConclaveNode implements PeerHandlers {
       this.fsm = fsm;
       this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
       this.lastSnapshotIndex = meta.index;
+      this.drawSnapshotShare();
       this.lastSnapshotBytes = file.bytes;
       this.bytesSinceSnapshot = 0;
       this.history.reset(meta.index);
