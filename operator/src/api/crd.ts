@@ -37,7 +37,7 @@ const serverSettings = obj(
     heartbeatTicks: int('Raft ticks between leader heartbeats', { minimum: 1, maximum: 100 }),
     minSessionTimeoutMs: int('lowest session timeout granted, ms', { minimum: 1 }),
     maxSessionTimeoutMs: int('highest session timeout granted, ms', { minimum: 1 }),
-    snapshotCount: int('applied entries between snapshots', { minimum: 100 }),
+    snapshotCount: int('applied entries between snapshots, at most (each member snapshots after a random share of it, half or more, so that members do not all write snapshots at once)', { minimum: 100 }),
     snapshotCatchUpEntries: int('entries kept behind a snapshot for slow followers', { minimum: 0 }),
     snapshotLogBytes: int('log bytes since the last snapshot that call for a new one before snapshotCount entries', { minimum: 1048576 }),
     logMemoryBytes: int('applied log entries kept in memory for followers that fall behind (bytes); a follower further behind gets a snapshot', { minimum: 1048576 }),
