@@ -1,9 +1,10 @@
 /**
  * A transaction (conclave.raft.v1.Txn) encoded by hand, in one buffer of exactly its size: the
- * mirror of txn-decode.ts. Every write is encoded once, by the member that took it, and protobufjs's
- * generic path (fromObject, then the Writer's list of operations) was 4-5% of a leader's busy time
- * at 8 x 8 writes; the leader also copied each of its own transactions once more to stamp its time
- * (stampTime), where this writes the time in place. The bytes are protobuf's (default values left
+ * mirror of txn-decode.ts. Every write is encoded once, by the member that took it. In a profile of
+ * the leader under 8 x 8 writes, protobufjs's generic path (Txn$fromObject 2.4% of its busy time,
+ * the encode 1.2%) and the copy that stamped the leader's time onto each of its own transactions
+ * (stampTime, 2.0%) came to over 5%; here the time is written in place, and a write's transaction
+ * takes 0.55 instead of 4-5 us (a loop of 200,000). The bytes are protobuf's (default values left
  * out, as proto3 does), so any protobuf decoder, and members of earlier versions, read them.
  *
  * Sizes are measured first, then written: string lengths and nested messages' sizes are kept in a
