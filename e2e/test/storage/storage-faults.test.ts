@@ -33,6 +33,17 @@ describe('storage faults with real processes', function () {
       const client = await Conclave.connect({ endpoints: cluster.endpoints() });
       for (let i = 0; i < 120; i++) await client.create(`/snap-${i}`, 'x'.repeat(200));
       await client.close();
+      // The newest snapshot file must be complete (its marker in the log) before the kill: each member
+      // snapshots after its own random share of snapshotCount, so one may have begun with the last writes,
+      // and a file whose marker never made it to the log is not the one a restart loads.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const newest = path.basename(snapshotFiles(cluster.member(1).dataDir).at(-1) ?? '');
+        const index = parseInt(newest.split('-')[1] ?? '', 16);
+        if (new RegExp(`"index":${index},[^\\n]*"snapshot taken"`).test(cluster.logTail(1, 200))) break;
+        assert.ok(Date.now() < deadline, `snapshot ${newest} not complete:\n${cluster.logTail(1, 10)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await cluster.kill(1);
       file = snapshotFiles(cluster.member(1).dataDir).at(-1)!;
       assert.ok(file, 'a snapshot was taken');
