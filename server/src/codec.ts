@@ -5,7 +5,8 @@
 import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine } from './fsm/state-machine.js';
-import { decodeNodeRecord, encodeNodeRecord } from './node-record.js';
+import { NodeRecordWriter, decodeNodeRecord, encodeNodeRecord, type DecodedNode } from './node-record.js';
+import type { EncodableRecord } from './storage/snapshot-format.js';
 import { writeVarint } from './protobuf-wire.js';
 
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
@@ -16,18 +17,32 @@ export { encodeTxn } from './txn-encode.js';
 export { decodeTxn } from './txn-decode.js';
 const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec.encode(record);
 
-/** The records of a snapshot of `fsm`, encoded (node records by hand: node-record.ts). */
+/**
+ * The records of a snapshot of `fsm` for encodeSnapshot: node records as one NodeRecordWriter aimed
+ * at each node in turn (valid until the next record is pulled), the others encoded.
+ */
+export function* snapshotRecords(fsm: StateMachine, meta: SnapshotMetaRecord): Generator<EncodableRecord> {
+  const writer = new NodeRecordWriter();
+  for (const part of fsm.snapshotParts(meta)) yield Array.isArray(part) ? writer.set(part[0], part[1]) : encodeSnapshotRecord(part);
+}
+
+/** The records of a snapshot of `fsm`, each as bytes of its own (node records by hand: node-record.ts). */
 export function* snapshotRecordBytes(fsm: StateMachine, meta: SnapshotMetaRecord): Generator<Uint8Array> {
   for (const part of fsm.snapshotParts(meta)) yield Array.isArray(part) ? encodeNodeRecord(part[0], part[1]) : encodeSnapshotRecord(part);
 }
+
+const decoded: DecodedNode = { path: '', node: undefined };
 
 /**
  * Decodes one record into `restorer`. `bytes` may be a view into a chunk of the snapshot file:
  * node data and session secrets are copied out of it (see decodeTxn).
  */
 export function addSnapshotRecord(restorer: SnapshotRestorer, bytes: Uint8Array): void {
-  const node = decodeNodeRecord(bytes);
-  if (node !== undefined) return restorer.addNode(node.path, node.node);
+  if (decodeNodeRecord(bytes, 0, bytes.length, decoded)) {
+    const node = decoded.node!;
+    decoded.node = undefined;
+    return restorer.addNode(decoded.path, node);
+  }
   const record = recordCodec.decode(bytes);
   if (record.session) record.session.secret = Buffer.from(record.session.secret);
   restorer.add(record);

@@ -7,6 +7,7 @@
  * other way round (server/test/node-record.test.ts checks both against random records).
  */
 import { WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from './protobuf-wire.js';
+import type { RecordWriter } from './storage/snapshot-format.js';
 import { ZNode, NODE_KINDS, type NodeKind } from './tree/tree.js';
 
 const RECORD_NODE_TAG = (2 << 3) | 2; // SnapshotRecord.node
@@ -29,44 +30,71 @@ const enum StatField {
   EphemeralOwner = 9,
 }
 
-/** The snapshot record of `node` at `path`. */
-export function encodeNodeRecord(path: string, node: ZNode): Uint8Array {
-  const pathBytes = Buffer.byteLength(path);
-  const dataBytes = node.data.length;
-  const statBytes =
-    varintFieldSize(node.czxid) + varintFieldSize(node.mzxid) + varintFieldSize(node.pzxid) + varintFieldSize(node.ctime) + varintFieldSize(node.mtime) +
-    varintFieldSize(node.version) + varintFieldSize(node.cversion) + varintFieldSize(node.ephemeralOwner);
-  const kind = NODE_KINDS.indexOf(node.kind);
-  const nodeBytes =
-    1 + varintSize(pathBytes) + pathBytes +
-    (dataBytes === 0 ? 0 : 1 + varintSize(dataBytes) + dataBytes) +
-    1 + varintSize(statBytes) + statBytes +
-    varintFieldSize(kind) + varintFieldSize(node.ttl);
-  const out = Buffer.allocUnsafe(1 + varintSize(nodeBytes) + nodeBytes);
-  let at = 0;
-  out[at++] = RECORD_NODE_TAG;
-  at = writeVarint(out, at, nodeBytes);
-  out[at++] = PATH_TAG;
-  at = writeVarint(out, at, pathBytes);
-  at += out.write(path, at, pathBytes, 'utf8');
-  if (dataBytes > 0) {
-    out[at++] = DATA_TAG;
-    at = writeVarint(out, at, dataBytes);
-    out.set(node.data, at);
-    at += dataBytes;
+/**
+ * Writes the snapshot record of a node into the snapshot file's chunk (a RecordWriter): set() aims
+ * it at a node and measures the record; one writer serves a whole snapshot.
+ */
+export class NodeRecordWriter implements RecordWriter {
+  size = 0;
+  private path = '';
+  private node: ZNode | undefined;
+  private pathBytes = 0;
+  private nodeBytes = 0;
+  private statBytes = 0;
+  private kind = 0;
+
+  set(path: string, node: ZNode): this {
+    this.path = path;
+    this.node = node;
+    const pathBytes = (this.pathBytes = Buffer.byteLength(path));
+    const dataBytes = node.data.length;
+    const statBytes = (this.statBytes =
+      varintFieldSize(node.czxid) + varintFieldSize(node.mzxid) + varintFieldSize(node.pzxid) + varintFieldSize(node.ctime) + varintFieldSize(node.mtime) +
+      varintFieldSize(node.version) + varintFieldSize(node.cversion) + varintFieldSize(node.ephemeralOwner));
+    const kind = (this.kind = NODE_KINDS.indexOf(node.kind));
+    const nodeBytes = (this.nodeBytes =
+      1 + varintSize(pathBytes) + pathBytes +
+      (dataBytes === 0 ? 0 : 1 + varintSize(dataBytes) + dataBytes) +
+      1 + varintSize(statBytes) + statBytes +
+      varintFieldSize(kind) + varintFieldSize(node.ttl));
+    this.size = 1 + varintSize(nodeBytes) + nodeBytes;
+    return this;
   }
-  out[at++] = STAT_TAG;
-  at = writeVarint(out, at, statBytes);
-  at = writeVarintField(out, at, StatField.Czxid << 3, node.czxid);
-  at = writeVarintField(out, at, StatField.Mzxid << 3, node.mzxid);
-  at = writeVarintField(out, at, StatField.Pzxid << 3, node.pzxid);
-  at = writeVarintField(out, at, StatField.Ctime << 3, node.ctime);
-  at = writeVarintField(out, at, StatField.Mtime << 3, node.mtime);
-  at = writeVarintField(out, at, StatField.Version << 3, node.version);
-  at = writeVarintField(out, at, StatField.Cversion << 3, node.cversion);
-  at = writeVarintField(out, at, StatField.EphemeralOwner << 3, node.ephemeralOwner);
-  at = writeVarintField(out, at, KIND_TAG, kind);
-  at = writeVarintField(out, at, TTL_TAG, node.ttl);
+
+  writeTo(out: Buffer, at: number): void {
+    const node = this.node!;
+    const dataBytes = node.data.length;
+    out[at++] = RECORD_NODE_TAG;
+    at = writeVarint(out, at, this.nodeBytes);
+    out[at++] = PATH_TAG;
+    at = writeVarint(out, at, this.pathBytes);
+    at += out.write(this.path, at, this.pathBytes, 'utf8');
+    if (dataBytes > 0) {
+      out[at++] = DATA_TAG;
+      at = writeVarint(out, at, dataBytes);
+      out.set(node.data, at);
+      at += dataBytes;
+    }
+    out[at++] = STAT_TAG;
+    at = writeVarint(out, at, this.statBytes);
+    at = writeVarintField(out, at, StatField.Czxid << 3, node.czxid);
+    at = writeVarintField(out, at, StatField.Mzxid << 3, node.mzxid);
+    at = writeVarintField(out, at, StatField.Pzxid << 3, node.pzxid);
+    at = writeVarintField(out, at, StatField.Ctime << 3, node.ctime);
+    at = writeVarintField(out, at, StatField.Mtime << 3, node.mtime);
+    at = writeVarintField(out, at, StatField.Version << 3, node.version);
+    at = writeVarintField(out, at, StatField.Cversion << 3, node.cversion);
+    at = writeVarintField(out, at, StatField.EphemeralOwner << 3, node.ephemeralOwner);
+    at = writeVarintField(out, at, KIND_TAG, this.kind);
+    writeVarintField(out, at, TTL_TAG, node.ttl);
+  }
+}
+
+/** The snapshot record of `node` at `path`, as bytes of its own. */
+export function encodeNodeRecord(path: string, node: ZNode): Uint8Array {
+  const writer = new NodeRecordWriter().set(path, node);
+  const out = Buffer.allocUnsafe(writer.size);
+  writer.writeTo(out, 0);
   return out;
 }
 
@@ -75,16 +103,27 @@ export class MalformedNodeRecordError extends Error {}
 
 const malformed = (reason: string) => new MalformedNodeRecordError(reason);
 
+/** What decodeNodeRecord read: the caller's object, filled in place (no object per record). */
+export interface DecodedNode {
+  path: string;
+  node: ZNode | undefined;
+}
+
+/** decodeNodeRecord's reader, reused: the decoder is synchronous, so one at a time uses it */
+const reader = new WireReader(EMPTY, 0, 0, malformed);
+
 /**
- * The node of a node record, built straight from the bytes (its data copied out of them: they are
- * a view into a chunk of the snapshot file); undefined when the record is not a node record
- * (the header and sessions go through protobufjs). Fields in any order and unknown fields are
- * accepted, as protobuf requires.
+ * The node of a node record, built straight from bytes [start, end) of `input` into `out` (its
+ * data copied out of them: they are part of a chunk of the snapshot file); false when the record
+ * is not a node record (the header and sessions go through protobufjs). Fields in any order and
+ * unknown fields are accepted, as protobuf requires. Allocates only the node, its path and its data.
  */
-export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode } | undefined {
-  if (input.length === 0 || input[0] !== RECORD_NODE_TAG) return undefined;
-  const r = new WireReader(input, 1, input.length, malformed).message(RECORD_NODE_TAG & 7);
-  if (r.end !== input.length) return undefined; // more fields after the node: leave it to protobufjs
+export function decodeNodeRecord(input: Uint8Array, start: number, end: number, out: DecodedNode): boolean {
+  if (end <= start || input[start] !== RECORD_NODE_TAG) return false;
+  const r = reader;
+  r.reset(input, start + 1, end);
+  r.enter(RECORD_NODE_TAG & 7);
+  if (r.limit !== end) return false; // more fields after the node: leave it to protobufjs
   let path = '';
   let data: Uint8Array = EMPTY;
   let kind = 0;
@@ -100,14 +139,14 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
         data = r.bytesCopy();
         break;
       case STAT_TAG: {
-        const s = r.message(STAT_TAG & 7);
-        while (!s.done) {
-          const statTag = s.varint();
+        const nodeEnd = r.enter(STAT_TAG & 7);
+        while (!r.done) {
+          const statTag = r.varint();
           if ((statTag & 7) !== 0) {
-            s.skip(statTag & 7);
+            r.skip(statTag & 7);
             continue;
           }
-          const value = s.varint();
+          const value = r.varint();
           switch (statTag >>> 3) {
             case StatField.Czxid: czxid = value; break;
             case StatField.Mzxid: mzxid = value; break;
@@ -120,6 +159,7 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
             default: break; // aversion, dataLength, numChildren: derived, not kept
           }
         }
+        r.leave(nodeEnd);
         break;
       }
       case KIND_TAG:
@@ -140,6 +180,7 @@ export function decodeNodeRecord(input: Uint8Array): { path: string; node: ZNode
   node.mtime = mtime;
   node.version = version;
   node.cversion = cversion;
-  return { path, node };
+  out.path = path;
+  out.node = node;
+  return true;
 }
-

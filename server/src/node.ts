@@ -14,7 +14,7 @@ import {
   asConclaveError,
   type ErrorCode,
 } from './errors.js';
-import { addSnapshotRecord, decodeMember, decodeTxn, encodeMember, encodeTxn, snapshotRecordBytes, stampTime } from './codec.js';
+import { addSnapshotRecord, decodeMember, decodeTxn, encodeMember, encodeTxn, snapshotRecordBytes, snapshotRecords, stampTime } from './codec.js';
 import { StateMachine, SnapshotRestorer, type ApplyOutcome, type Txn } from './fsm/state-machine.js';
 import { PendingWrites, type WriteCallback } from './pipeline/pending.js';
 import { ReadBarrier } from './pipeline/read-barrier.js';
@@ -35,7 +35,7 @@ import {
   type SnapshotMeta,
 } from './raft/index.js';
 import { SessionTracker } from './session/tracker.js';
-import { SnapshotFeed, StorageFullError, StorageIoError, WalClosedError, type LogStore, type RecoveredLog, type SnapshotFiles } from './storage/index.js';
+import { SnapshotFeed, StorageFullError, StorageIoError, WalClosedError, type EncodableRecord, type LogStore, type RecoveredLog, type SnapshotFiles } from './storage/index.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport/transport.js';
 import { EventHistory } from './watch/history.js';
 import { WatchRegistry } from './watch/registry.js';
@@ -115,8 +115,11 @@ export interface MemberStatus {
 }
 
 const TOUCH_FLUSH_TICKS = 2;
-/** a state machine encoding to at most this many bytes is snapshotted into memory first (see encodedRecords) */
-const SNAPSHOT_HELD_BYTES = 64 * 1024 * 1024;
+/**
+ * How far a snapshot's encoding may run ahead of its file's writes: apply, paused while the state
+ * machine is read, waits for the disk only past this much.
+ */
+const SNAPSHOT_AHEAD_BYTES = 64 * 1024 * 1024;
 /**
  * How far a member streamed a snapshot as it is taken may fall behind its writing (SnapshotFeed):
  * the writer never waits for the member (apply may be paused meanwhile), so this much of the file
@@ -1003,9 +1006,12 @@ export class ConclaveNode implements PeerHandlers {
         this.streamSnapshot({ ...streamTo, snapshot: meta }, () => stream.chunks(), () => stream.fail(new Error('the stream to the member failed')));
       }
       // Applying waits only while the records are read from the state machine, not for the file's
-      // fsync, the log compaction and the pruning that follow.
-      const records = this.encodedRecords(meta, () => this.resumeApply('snapshot'));
-      this.lastSnapshotBytes = (await this.deps.snapshots.write(meta, records, feed && ((chunk) => feed!.push(chunk)))).bytes;
+      // fsync, the log compaction and the pruning that follow; the encoding runs up to
+      // SNAPSHOT_AHEAD_BYTES ahead of the file's writes, and a member it streams to gets each chunk
+      // as it is encoded.
+      const records = this.recordsOf(meta, () => this.resumeApply('snapshot'));
+      const written = await this.deps.snapshots.write(meta, records, { onChunk: feed && ((chunk) => feed!.push(chunk)), aheadBytes: SNAPSHOT_AHEAD_BYTES });
+      this.lastSnapshotBytes = written.bytes;
       feed?.end();
       this.raftStorage.createSnapshot(index, meta.conf);
       await this.deps.log.saveSnapshotMarker(meta);
@@ -1036,30 +1042,12 @@ export class ConclaveNode implements PeerHandlers {
   }
 
   /**
-   * Snapshot records, encoded in slices that yield to the event loop (Raft keeps running); `read`
-   * is called once the last record was read from the state machine. A state of up to
-   * SNAPSHOT_HELD_BYTES is encoded into memory first, so that apply waits only for the encoding and
-   * not for the file's writes; a larger one streams to the file with apply waiting throughout.
+   * The snapshot's records (encodeSnapshot reads them in slices, giving the event loop a turn
+   * between them: Raft keeps running); `read` is called once the last record was read.
    */
-  private async *encodedRecords(meta: SnapshotMeta, read: () => void): AsyncGenerator<Uint8Array> {
-    let held: Uint8Array[] | undefined = [];
-    let heldBytes = 0;
-    let n = 0;
-    for (const record of snapshotRecordBytes(this.fsm, meta)) {
-      if (held !== undefined) {
-        held.push(record);
-        heldBytes += record.length;
-        if (heldBytes > SNAPSHOT_HELD_BYTES) {
-          yield* held;
-          held = undefined;
-        }
-      } else {
-        yield record;
-      }
-      if (++n % 2000 === 0) await new Promise((r) => setImmediate(r));
-    }
+  private *recordsOf(meta: SnapshotMeta, read: () => void): Generator<EncodableRecord> {
+    yield* snapshotRecords(this.fsm, meta);
     read();
-    if (held !== undefined) yield* held;
   }
 
   /** The leader sent a snapshot (already stored by onSnapshot): replace the state machine with it. */

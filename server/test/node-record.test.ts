@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { codec } from '@conclave/proto';
 import type { SnapshotRecord } from '../src/fsm/state-machine.js';
-import { MalformedNodeRecordError, decodeNodeRecord, encodeNodeRecord } from '../src/node-record.js';
+import { MalformedNodeRecordError, decodeNodeRecord, encodeNodeRecord, type DecodedNode } from '../src/node-record.js';
 import { NODE_KINDS, ZNode } from '../src/tree/tree.js';
 
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
@@ -38,6 +38,12 @@ const nodeArb = fc
     return { path: f.path, node };
   });
 
+/** decodeNodeRecord of all of `bytes`, as a value */
+function decode(bytes: Uint8Array): DecodedNode | undefined {
+  const out: DecodedNode = { path: '', node: undefined };
+  return decodeNodeRecord(bytes, 0, bytes.length, out) ? out : undefined;
+}
+
 function fields(path: string, node: ZNode) {
   const { aversion: _a, dataLength: _d, numChildren: _n, ...stat } = node.stat();
   return { path, data: Buffer.from(node.data).toString('hex'), kind: node.kind, ttl: node.ttl, stat };
@@ -48,8 +54,13 @@ describe('snapshot node records, by hand', () => {
     fc.assert(
       fc.property(nodeArb, ({ path, node }) => {
         const bytes = encodeNodeRecord(path, node);
-        const back = decodeNodeRecord(bytes)!;
-        assert.deepEqual(fields(back.path, back.node), fields(path, node));
+        const back = decode(bytes)!;
+        assert.deepEqual(fields(back.path, back.node!), fields(path, node));
+        // the same record amid other bytes (as in a chunk of a snapshot file), read by its range
+        const amid = Buffer.concat([Buffer.from([0xff, 0x12, 0x34]), bytes, Buffer.from([0x0a, 0xff])]);
+        const inChunk: DecodedNode = { path: '', node: undefined };
+        assert.ok(decodeNodeRecord(amid, 3, 3 + bytes.length, inChunk));
+        assert.deepEqual(fields(inChunk.path, inChunk.node!), fields(path, node));
         const viaSchema = recordCodec.decode(bytes).node!;
         assert.equal(viaSchema.path, path);
         assert.equal(Buffer.from(viaSchema.data).toString('hex'), Buffer.from(node.data).toString('hex'));
@@ -69,11 +80,11 @@ describe('snapshot node records, by hand', () => {
     fc.assert(
       fc.property(nodeArb, ({ path, node }) => {
         const bytes = recordCodec.encode({ node: { path, data: node.data, stat: node.stat(), kind: node.kind, ttlMs: node.ttl } });
-        const back = decodeNodeRecord(bytes)!;
-        assert.deepEqual(fields(back.path, back.node), fields(path, node));
-        if (back.node.data.length > 0) {
+        const back = decode(bytes)!;
+        assert.deepEqual(fields(back.path, back.node!), fields(path, node));
+        if (back.node!.data.length > 0) {
           bytes.fill(0);
-          assert.equal(Buffer.from(back.node.data).toString('hex'), Buffer.from(node.data).toString('hex'));
+          assert.equal(Buffer.from(back.node!.data).toString('hex'), Buffer.from(node.data).toString('hex'));
         }
       }),
       { numRuns: 500 },
@@ -81,17 +92,17 @@ describe('snapshot node records, by hand', () => {
   });
 
   it('leave other records to protobufjs, and refuse cut or garbled node records with a typed error', () => {
-    assert.equal(decodeNodeRecord(recordCodec.encode({ session: { id: 5, timeoutMs: 10, secret: Buffer.alloc(4), lease: false, owner: 1 } })), undefined);
+    assert.equal(decode(recordCodec.encode({ session: { id: 5, timeoutMs: 10, secret: Buffer.alloc(4), lease: false, owner: 1 } })), undefined);
     const node = new ZNode(Buffer.from('value'), 'PERSISTENT', 7, 1000, 0, 0);
     const bytes = encodeNodeRecord('/a/b', node);
     for (let cut = 1; cut < bytes.length; cut++) {
-      assert.throws(() => decodeNodeRecord(bytes.subarray(0, cut)), MalformedNodeRecordError, `cut at ${cut}`);
+      assert.throws(() => decode(bytes.subarray(0, cut)), MalformedNodeRecordError, `cut at ${cut}`);
     }
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (garbage) => {
         garbage[0] = bytes[0]!;
         try {
-          decodeNodeRecord(garbage);
+          decode(garbage);
         } catch (error) {
           assert.ok(error instanceof MalformedNodeRecordError, String(error));
         }

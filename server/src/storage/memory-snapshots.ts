@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { SnapshotMeta } from '../raft/types.js';
 import { checkSnapshotMeta } from './codec.js';
 import { SnapshotReader, encodeSnapshot, snapshotName } from './snapshot-format.js';
-import { readReceived, snapshotNames, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords } from './snapshot-store.js';
+import { readReceived, snapshotNames, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords, type SnapshotWriteOptions } from './snapshot-store.js';
 
 const ROOT = 'memory:/';
 
@@ -14,11 +14,11 @@ export class MemorySnapshotFiles implements SnapshotFiles {
   /** file name -> file bytes; exposed so tests can corrupt a snapshot */
   readonly files = new Map<string, Buffer>();
 
-  async write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }> {
+  async write(meta: SnapshotMeta, records: SnapshotRecords, options: SnapshotWriteOptions = {}): Promise<{ path: string; bytes: number }> {
     checkSnapshotMeta(meta);
     const chunks: Uint8Array[] = [];
     for await (const chunk of encodeSnapshot(meta, records)) {
-      onChunk?.(chunk);
+      options.onChunk?.(chunk);
       chunks.push(chunk);
     }
     const bytes = Buffer.concat(chunks);

@@ -5,7 +5,7 @@
  */
 import type { SnapshotMeta } from '../raft/types.js';
 import { MalformedPayloadError, encodeSnapshotMeta, hex16, readSnapshotMeta, readU53, writeU53 } from './codec.js';
-import { crc32c } from './crc.js';
+import { crc32c, crc32cRange } from './crc.js';
 import { InvalidLogWriteError, SnapshotCorruptionError } from './errors.js';
 
 const MAGIC = 'CLVS';
@@ -49,109 +49,214 @@ function encodeHeader(meta: SnapshotMeta): Buffer {
 }
 
 /**
- * Encodes a snapshot file from its records, as a stream of chunks. Small records are gathered into
- * chunks of about SNAPSHOT_CHUNK_BYTES; a large record passes through without a copy.
+ * A record that writes itself into the snapshot file's chunk (so the encoding makes no buffer per
+ * record): `size` bytes at `at`. The encoder uses it before pulling the next record, so a source
+ * may hand out one writer object again and again, re-aimed at each record.
+ */
+export interface RecordWriter {
+  readonly size: number;
+  writeTo(out: Buffer, at: number): void;
+}
+
+/** A snapshot record: its bytes, or a writer of them. */
+export type EncodableRecord = Uint8Array | RecordWriter;
+
+const isRecordWriter = (record: unknown): record is RecordWriter =>
+  typeof record === 'object' && record !== null && typeof (record as RecordWriter).writeTo === 'function' && Number.isSafeInteger((record as RecordWriter).size) && (record as RecordWriter).size >= 0;
+
+/** A synchronous record source gives the event loop a turn after this many records. */
+const RECORDS_PER_TURN = 2000;
+
+/**
+ * Encodes a snapshot file from its records, as a stream of chunks of about SNAPSHOT_CHUNK_BYTES:
+ * each record is framed and written (or copied) into the chunk being filled; a record of a chunk's
+ * size or more given as bytes passes through without a copy. A chunk handed out is never written
+ * again. A synchronous source is read without a promise per record, with a turn of the event loop
+ * every RECORDS_PER_TURN records so that the process keeps serving meanwhile.
  */
 export async function* encodeSnapshot(
   meta: SnapshotMeta,
-  records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  records: Iterable<EncodableRecord> | AsyncIterable<EncodableRecord>,
 ): AsyncGenerator<Uint8Array> {
-  let parts: Uint8Array[] = [encodeHeader(meta)];
-  let partBytes = parts[0]!.length;
-  let count = 0;
-  let payloadBytes = 0;
-  let chain = 0;
-  for await (const record of records) {
-    if (!(record instanceof Uint8Array)) throw new InvalidLogWriteError('snapshot records must be Uint8Arrays');
-    if (record.length >= TRAILER_MARK) throw new InvalidLogWriteError(`snapshot record of ${record.length} bytes is too large`);
-    const frame = Buffer.allocUnsafe(RECORD_FRAME_BYTES);
-    frame.writeUInt32LE(record.length, 0);
-    frame.writeUInt32LE(crc32c(record), 4);
-    chain = crc32c(frame, chain);
-    count++;
-    payloadBytes += record.length;
-    if (record.length >= SNAPSHOT_CHUNK_BYTES) {
-      yield Buffer.concat([...parts, frame]);
-      yield record;
-      parts = [];
-      partBytes = 0;
-      continue;
+  const encoder = new SnapshotEncoder(meta);
+  if (Symbol.asyncIterator in records) {
+    for await (const record of records) {
+      encoder.add(record);
+      if (encoder.ready.length > 0) yield* encoder.take();
     }
-    parts.push(frame, record);
-    partBytes += RECORD_FRAME_BYTES + record.length;
-    if (partBytes >= SNAPSHOT_CHUNK_BYTES) {
-      yield Buffer.concat(parts, partBytes);
-      parts = [];
-      partBytes = 0;
+  } else {
+    let n = 0;
+    for (const record of records) {
+      encoder.add(record);
+      if (encoder.ready.length > 0) yield* encoder.take();
+      if (++n % RECORDS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  const trailer = Buffer.allocUnsafe(RECORD_FRAME_BYTES + TRAILER_BODY_BYTES);
-  trailer.writeUInt32LE(TRAILER_MARK, 0);
-  writeU53(trailer, 8, count);
-  writeU53(trailer, 16, payloadBytes);
-  trailer.writeUInt32LE(chain, 24);
-  trailer.writeUInt32LE(crc32c(trailer.subarray(RECORD_FRAME_BYTES)), 4);
-  parts.push(trailer);
-  yield Buffer.concat(parts);
+  encoder.finish();
+  yield* encoder.take();
+}
+
+/** encodeSnapshot's state: the chunk being filled, and the chunks ready to hand out. */
+class SnapshotEncoder {
+  ready: Uint8Array[] = [];
+  private chunk: Buffer;
+  private used: number;
+  private count = 0;
+  private payloadBytes = 0;
+  private chain = 0;
+
+  constructor(meta: SnapshotMeta) {
+    const header = encodeHeader(meta);
+    this.chunk = Buffer.allocUnsafeSlow(Math.max(SNAPSHOT_CHUNK_BYTES, header.length));
+    header.copy(this.chunk, 0);
+    this.used = header.length;
+  }
+
+  take(): Uint8Array[] {
+    const ready = this.ready;
+    this.ready = [];
+    return ready;
+  }
+
+  add(record: EncodableRecord): void {
+    const bytes = record instanceof Uint8Array ? record : undefined;
+    if (bytes === undefined && !isRecordWriter(record)) throw new InvalidLogWriteError('snapshot records must be Uint8Arrays or record writers');
+    const size = bytes !== undefined ? bytes.length : (record as RecordWriter).size;
+    if (size >= TRAILER_MARK) throw new InvalidLogWriteError(`snapshot record of ${size} bytes is too large`);
+    const passThrough = bytes !== undefined && size >= SNAPSHOT_CHUNK_BYTES;
+    this.room(RECORD_FRAME_BYTES + (passThrough ? 0 : size));
+    const chunk = this.chunk;
+    const frameAt = this.used;
+    const at = frameAt + RECORD_FRAME_BYTES;
+    let checksum: number;
+    if (passThrough) checksum = crc32c(bytes);
+    else {
+      if (bytes !== undefined) chunk.set(bytes, at);
+      else (record as RecordWriter).writeTo(chunk, at);
+      checksum = crc32c(chunk.subarray(at, at + size));
+    }
+    chunk.writeUInt32LE(size, frameAt);
+    chunk.writeUInt32LE(checksum, frameAt + 4);
+    this.chain = crc32cRange(chunk, frameAt, at, this.chain);
+    this.count++;
+    this.payloadBytes += size;
+    this.used = passThrough ? at : at + size;
+    if (passThrough) {
+      this.flush(SNAPSHOT_CHUNK_BYTES);
+      this.ready.push(bytes);
+    }
+  }
+
+  /** Writes the trailer and hands out the last chunk. */
+  finish(): void {
+    const trailerBytes = RECORD_FRAME_BYTES + TRAILER_BODY_BYTES;
+    this.room(trailerBytes);
+    const trailer = this.chunk.subarray(this.used, this.used + trailerBytes);
+    trailer.writeUInt32LE(TRAILER_MARK, 0);
+    writeU53(trailer, 8, this.count);
+    writeU53(trailer, 16, this.payloadBytes);
+    trailer.writeUInt32LE(this.chain, 24);
+    trailer.writeUInt32LE(crc32c(trailer.subarray(RECORD_FRAME_BYTES)), 4);
+    this.used += trailerBytes;
+    this.flush(0);
+  }
+
+  /** Makes room for `bytes` more in the chunk, handing it out for a new one if need be. */
+  private room(bytes: number): void {
+    if (this.used + bytes > this.chunk.length) this.flush(Math.max(SNAPSHOT_CHUNK_BYTES, bytes));
+  }
+
+  /** Hands out the chunk's bytes so far and starts a chunk of `nextBytes`. */
+  private flush(nextBytes: number): void {
+    if (this.used > 0) this.ready.push(this.chunk.subarray(0, this.used));
+    this.chunk = Buffer.allocUnsafeSlow(nextBytes);
+    this.used = 0;
+  }
 }
 
 async function* fromSync(source: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   yield* source;
 }
 
-/** Pulls exact byte counts out of a stream of chunks of any size. */
+/**
+ * Pulls exact byte counts out of a stream of chunks of any size. Reading consumes the first chunk
+ * from a position on, without a view per read: a snapshot's million small records cost no garbage
+ * beyond the payload views handed out.
+ */
 class ChunkReader {
   private readonly iterator: AsyncIterator<Uint8Array>;
+  /** chunks read and not yet consumed, the first from `position` on */
   private chunks: Buffer[] = [];
   private buffered = 0;
-  /** bytes handed out so far: the file offset of the next byte */
+  /** where the unread bytes start in the first chunk */
+  position = 0;
+  /** bytes consumed so far: the file offset of the next byte */
   offset = 0;
 
   constructor(source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>) {
     this.iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : fromSync(source);
   }
 
-  /** Exactly `count` bytes, or undefined if the stream ends first. */
-  async take(count: number): Promise<Buffer | undefined> {
+  /** Reads chunks until `count` bytes are buffered; false if the stream ends first. */
+  async fill(count: number): Promise<boolean> {
     while (this.buffered < count) {
       const next = await this.iterator.next();
-      if (next.done) return undefined;
-      const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
+      if (next.done) return false;
+      if (next.value.length === 0) continue;
+      this.chunks.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      this.buffered += next.value.length;
     }
-    return this.takeBuffered(count)!;
+    return true;
   }
 
-  /** `count` bytes if they are already buffered (most reads: no promise per record), else undefined. */
-  takeBuffered(count: number): Buffer | undefined {
-    if (this.buffered < count) return undefined;
+  /** The first chunk, when it holds the next `count` bytes whole (from `position`); else undefined. */
+  inPlace(count: number): Buffer | undefined {
     const first = this.chunks[0];
-    let taken: Buffer;
-    if (first !== undefined && first.length >= count) {
-      taken = first.subarray(0, count);
-      if (first.length === count) this.chunks.shift();
-      else this.chunks[0] = first.subarray(count);
-    } else {
-      const joined = Buffer.concat(this.chunks, this.buffered);
-      taken = joined.subarray(0, count);
-      this.chunks = joined.length > count ? [joined.subarray(count)] : [];
-    }
+    return first !== undefined && first.length - this.position >= count ? first : undefined;
+  }
+
+  /** Consumes `count` buffered bytes. */
+  advance(count: number): void {
     this.buffered -= count;
     this.offset += count;
+    this.position += count;
+    while (this.chunks.length > 0 && this.position >= this.chunks[0]!.length) {
+      this.position -= this.chunks[0]!.length;
+      this.chunks.shift();
+    }
+  }
+
+  /** Exactly `count` bytes, or undefined if the stream ends first. */
+  async take(count: number): Promise<Buffer | undefined> {
+    return (await this.fill(count)) ? this.takeBuffered(count) : undefined;
+  }
+
+  /**
+   * `count` bytes if they are already buffered (most reads: no promise per record), else undefined:
+   * a view into the first chunk, or a copy when they span chunks.
+   */
+  takeBuffered(count: number): Buffer | undefined {
+    if (this.buffered < count) return undefined;
+    const first = this.inPlace(count);
+    let taken: Buffer;
+    if (first !== undefined) {
+      taken = first.subarray(this.position, this.position + count);
+    } else {
+      taken = Buffer.allocUnsafe(count);
+      let at = 0;
+      for (let i = 0, from = this.position; at < count; i++, from = 0) {
+        const chunk = this.chunks[i]!;
+        const n = Math.min(chunk.length - from, count - at);
+        chunk.copy(taken, at, from, from + n);
+        at += n;
+      }
+    }
+    this.advance(count);
     return taken;
   }
 
   async atEnd(): Promise<boolean> {
-    while (this.buffered === 0) {
-      const next = await this.iterator.next();
-      if (next.done) return true;
-      if (next.value.length > 0) {
-        this.chunks.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
-        this.buffered += next.value.length;
-      }
-    }
-    return false;
+    return !(await this.fill(1));
   }
 
   async close(): Promise<void> {
@@ -207,29 +312,35 @@ export class SnapshotReader {
     let chain = 0;
     let batch: Uint8Array[] = [];
     try {
+      const reader = this.reader;
       for (;;) {
-        const at = this.reader.offset;
-        let frame = this.reader.takeBuffered(RECORD_FRAME_BYTES);
+        const at = reader.offset;
+        let frame = reader.inPlace(RECORD_FRAME_BYTES);
+        let frameAt = reader.position;
         if (frame === undefined) {
           if (batch.length > 0) yield batch;
           batch = [];
-          frame = await this.reader.take(RECORD_FRAME_BYTES);
+          frame = await reader.take(RECORD_FRAME_BYTES);
+          if (!frame) throw this.corrupt(at, 'file ends without a trailer');
+          frameAt = 0;
+        } else {
+          reader.advance(RECORD_FRAME_BYTES);
         }
-        if (!frame) throw this.corrupt(at, 'file ends without a trailer');
-        const length = frame.readUInt32LE(0);
+        const length = frame.readUInt32LE(frameAt);
+        const checksum = frame.readUInt32LE(frameAt + 4);
         if (length === TRAILER_MARK) {
           if (batch.length > 0) yield batch;
-          this.checkTrailer(at, await this.reader.take(TRAILER_BODY_BYTES), frame, count, payloadBytes, chain);
-          if (!(await this.reader.atEnd())) throw this.corrupt(this.reader.offset, 'data after the trailer');
+          this.checkTrailer(at, await reader.take(TRAILER_BODY_BYTES), checksum, count, payloadBytes, chain);
+          if (!(await reader.atEnd())) throw this.corrupt(reader.offset, 'data after the trailer');
           return;
         }
         if (this.size !== undefined && at + RECORD_FRAME_BYTES + length > this.size) {
           throw this.corrupt(at, `record of ${length} bytes runs past the end of the file`);
         }
-        const payload = this.reader.takeBuffered(length) ?? (await this.reader.take(length));
+        const payload = reader.takeBuffered(length) ?? (await reader.take(length));
         if (!payload) throw this.corrupt(at, `file ends inside a record of ${length} bytes`);
-        if (crc32c(payload) !== frame.readUInt32LE(4)) throw this.corrupt(at, 'record checksum mismatch');
-        chain = crc32c(frame, chain);
+        if (crc32c(payload) !== checksum) throw this.corrupt(at, 'record checksum mismatch');
+        chain = crc32cRange(frame, frameAt, frameAt + RECORD_FRAME_BYTES, chain);
         count++;
         payloadBytes += length;
         batch.push(payload);
@@ -247,9 +358,9 @@ export class SnapshotReader {
     return meta;
   }
 
-  private checkTrailer(at: number, body: Buffer | undefined, frame: Buffer, count: number, payloadBytes: number, chain: number): void {
+  private checkTrailer(at: number, body: Buffer | undefined, checksum: number, count: number, payloadBytes: number, chain: number): void {
     if (!body) throw this.corrupt(at, 'file ends inside the trailer');
-    if (crc32c(body) !== frame.readUInt32LE(4)) throw this.corrupt(at, 'trailer checksum mismatch');
+    if (crc32c(body) !== checksum) throw this.corrupt(at, 'trailer checksum mismatch');
     let expectedCount: number;
     let expectedBytes: number;
     try {

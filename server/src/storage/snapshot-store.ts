@@ -9,7 +9,7 @@ import type { SnapshotMeta } from '../raft/types.js';
 import { checkSnapshotMeta, sameSnapshotMeta } from './codec.js';
 import { SnapshotCorruptionError, storageFailure } from './errors.js';
 import { ensureDir, nodeFs, writeFully, type StorageFile, type StorageFs } from './fs.js';
-import { SNAPSHOT_CHUNK_BYTES, SnapshotReader, encodeSnapshot, newestFirst, parseSnapshotName, snapshotName } from './snapshot-format.js';
+import { SNAPSHOT_CHUNK_BYTES, SnapshotReader, encodeSnapshot, newestFirst, parseSnapshotName, snapshotName, type EncodableRecord } from './snapshot-format.js';
 
 export interface SnapshotInfo {
   meta: SnapshotMeta;
@@ -17,15 +17,23 @@ export interface SnapshotInfo {
   bytes: number;
 }
 
-export type SnapshotRecords = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+export type SnapshotRecords = Iterable<EncodableRecord> | AsyncIterable<EncodableRecord>;
+
+export interface SnapshotWriteOptions {
+  /** sees each chunk of the file as it is encoded (to stream it meanwhile) */
+  onChunk?: (chunk: Uint8Array) => void;
+  /**
+   * How far encoding may run ahead of the file's writes, in bytes (default 0: each chunk is written
+   * before the next is encoded). Ahead, a snapshot that fits is read from the records at the speed
+   * of encoding, not of the disk.
+   */
+  aheadBytes?: number;
+}
 
 /** What the node layer needs from snapshot storage; SnapshotStore on disk, MemorySnapshotFiles in tests. */
 export interface SnapshotFiles {
-  /**
-   * Streams opaque records into a new snapshot; it appears only once complete and durable.
-   * `onChunk`, when given, sees each chunk of the file as it is written (to stream it meanwhile).
-   */
-  write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }>;
+  /** Streams opaque records into a new snapshot; it appears only once complete and durable. */
+  write(meta: SnapshotMeta, records: SnapshotRecords, options?: SnapshotWriteOptions): Promise<{ path: string; bytes: number }>;
   /** The newest snapshot (highest index, then term), if any. */
   latest(): Promise<SnapshotInfo | undefined>;
   /** All snapshots, newest first. */
@@ -70,15 +78,28 @@ export class SnapshotStore implements SnapshotFiles {
     return new SnapshotStore(dir, fs);
   }
 
-  async write(meta: SnapshotMeta, records: SnapshotRecords, onChunk?: (chunk: Uint8Array) => void): Promise<{ path: string; bytes: number }> {
+  async write(meta: SnapshotMeta, records: SnapshotRecords, options: SnapshotWriteOptions = {}): Promise<{ path: string; bytes: number }> {
     checkSnapshotMeta(meta);
+    const ahead = options.aheadBytes ?? 0;
     return this.install(meta, 'write', async (file) => {
       let bytes = 0;
+      let unwritten = 0;
+      // the file's writes, one after the other, behind the encoding
+      let writes: Promise<void> = Promise.resolve();
       for await (const chunk of encodeSnapshot(meta, records)) {
-        onChunk?.(chunk);
-        await this.io(`write snapshot ${snapshotName(meta)}`, () => writeFully(file, [chunk], bytes));
+        options.onChunk?.(chunk);
+        const at = bytes;
         bytes += chunk.length;
+        unwritten += chunk.length;
+        writes = writes.then(async () => {
+          await this.io(`write snapshot ${snapshotName(meta)}`, () => writeFully(file, [chunk], at));
+          unwritten -= chunk.length;
+        });
+        // awaited below; until then a failure must not count as unhandled
+        writes.catch(() => undefined);
+        if (unwritten > ahead) await writes;
       }
+      await writes;
       return bytes;
     });
   }
