@@ -54,15 +54,6 @@ export function parentOf(path: string): string {
   return slash === 0 ? ROOT : path.slice(0, slash);
 }
 
-/** The last segment of a valid non-root path. */
-export function nameOf(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
-export function childPath(parent: string, name: string): string {
-  return parent === ROOT ? `/${name}` : `${parent}/${name}`;
-}
-
 export function isSystemPath(path: string): boolean {
   return path === SYSTEM_PATH || path.startsWith(SYSTEM_PATH + '/');
 }

@@ -12,7 +12,7 @@ import {
   NoNodeError,
   NotEmptyError,
 } from '../errors.js';
-import { childPath, nameOf, parentOf, ROOT, sequenceSuffix, SYSTEM_PATH } from './path.js';
+import { parentOf, ROOT, sequenceSuffix, SYSTEM_PATH } from './path.js';
 
 export type NodeKind =
   | 'PERSISTENT'
@@ -62,6 +62,7 @@ const EMPTY = new Uint8Array(0);
 
 
 export class ZNode {
+  /** the full paths of its children (no string per name: a child's path is its key in the tree) */
   children: Set<string> | undefined = undefined;
   mzxid: number;
   pzxid: number;
@@ -168,21 +169,24 @@ export class DataTree {
   /** Child names, sorted. */
   children(path: string): string[] {
     const node = this.getOrThrow(path);
-    return node.children === undefined ? [] : [...node.children].sort();
+    if (node.children === undefined) return [];
+    const prefix = path === ROOT ? 1 : path.length + 1;
+    const names: string[] = [];
+    for (const child of node.children) names.push(child.slice(prefix));
+    return names.sort();
   }
 
   /** Number of all descendants of `path`. */
   countDescendants(path: string): number {
     const node = this.getOrThrow(path);
     let count = 0;
-    const stack: [string, ZNode][] = [[path, node]];
+    const stack: ZNode[] = [node];
     while (stack.length > 0) {
-      const [p, n] = stack.pop()!;
+      const n = stack.pop()!;
       if (n.children === undefined) continue;
-      for (const name of n.children) {
-        const cp = childPath(p, name);
+      for (const child of n.children) {
         count++;
-        stack.push([cp, this.nodes.get(cp)!]);
+        stack.push(this.nodes.get(child)!);
       }
     }
     return count;
@@ -316,7 +320,7 @@ export class DataTree {
       this.restoringParentPath = slash === 0 ? '' : parentPath;
     }
     this.nodes.set(path, node);
-    (parent.children ??= new Set()).add(path.slice(slash + 1));
+    (parent.children ??= new Set()).add(path);
     this.track(path, node);
   }
 
@@ -324,7 +328,7 @@ export class DataTree {
   private insert(path: string, node: ZNode, zxid: number | undefined): void {
     const parent = this.nodes.get(parentOf(path))!;
     this.nodes.set(path, node);
-    (parent.children ??= new Set()).add(nameOf(path));
+    (parent.children ??= new Set()).add(path);
     if (zxid !== undefined) {
       parent.cversion++;
       parent.pzxid = zxid;
@@ -346,7 +350,7 @@ export class DataTree {
   private remove(path: string, node: ZNode): void {
     const parent = this.nodes.get(parentOf(path))!;
     this.nodes.delete(path);
-    parent.children!.delete(nameOf(path));
+    parent.children!.delete(path);
     if (parent.children!.size === 0) parent.children = undefined;
     this.dataBytes -= node.data.length;
     if (node.ephemeralOwner !== 0) {
