@@ -295,6 +295,7 @@ export class ConclaveNode implements PeerHandlers {
   async start(): Promise<void> {
     await this.deps.transport.start(this);
     this.deps.transport.setPeers(this.peerAddresses());
+    this.deps.transport.greet();
     this.tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     if (this.isSoleVoter()) this.raft.campaign();
     this.scheduleReady();

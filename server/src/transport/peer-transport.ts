@@ -32,6 +32,7 @@ const SNAPSHOT_CHUNKS_AHEAD = 8;
 const SNAPSHOT_IDLE_MS = 5 * 60 * 1000;
 /** An inbound peer connection that carries nothing for this long is closed (the sender reconnects). */
 const INBOUND_IDLE_MS = 60_000;
+/** A failed dial is retried after this long, or as soon as the peer's own batch shows it is up. */
 const RETRY_MS = 200;
 const PING_INTERVAL_MS = 1000;
 const KEEPALIVE_MS = 10_000;
@@ -51,6 +52,8 @@ export interface PeerTransportOptions {
   logger: Logger;
   /** Unsent bytes queued on one peer connection above which new batches are dropped (default 64 MiB). */
   maxUnsentBytes?: number;
+  /** How long after a failed dial a peer is dialled again (default RETRY_MS) */
+  retryMs?: number;
 }
 
 interface PeerStats {
@@ -235,6 +238,15 @@ export class PeerTransport implements Transport {
     return link.pending;
   }
 
+  /**
+   * Sends every peer an empty batch. A starting member does, so that a peer whose dials to it failed
+   * while it was down (or not started yet: a member joining) dials it again at once instead of after
+   * the retry pause; that peer may be the leader, with the log or snapshot this member waits for.
+   */
+  greet(): void {
+    for (const id of this.links.keys()) this.batchFor(id);
+  }
+
   /** Writes every peer's pending batch now (otherwise at the end of this turn of the event loop). */
   flush(): void {
     this.flushScheduled = false;
@@ -308,7 +320,8 @@ export class PeerTransport implements Transport {
       // A connection that worked and then broke (the peer restarted, a middlebox reset it) is dialled
       // again with the next batch: the peer's election timer runs meanwhile. Only failed dials back off.
       const lived = Date.now() - link.openedAt;
-      link.retryAt = link.established && lived >= RETRY_MS ? 0 : Date.now() + RETRY_MS;
+      const retryMs = this.options.retryMs ?? RETRY_MS;
+      link.retryAt = link.established && lived >= retryMs ? 0 : Date.now() + retryMs;
     };
     socket.on('data', (chunk: Buffer) => {
       for (const frame of reader.read(chunk, broken)) {
@@ -399,6 +412,9 @@ export class PeerTransport implements Transport {
       return false;
     }
     this.stat(batch.from).receivedBytes += bytes;
+    // The peer is up: if dialling it failed before, the next batch to it dials at once (greet).
+    const link = this.links.get(batch.from);
+    if (link !== undefined && link.socket === undefined) link.retryAt = 0;
     if (batch.pingMs > 0) writeFrame(socket, FrameKind.Reply, replyCodec.encode({ refusal: 'NONE', echoMs: batch.pingMs }));
     if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
     if (batch.unknownMessages > 0) this.options.logger.warn({ peer: batch.from, count: batch.unknownMessages }, 'raft messages of an unknown type: dropped');

@@ -43,6 +43,8 @@ export interface Transport {
   start(handlers: PeerHandlers): Promise<void>;
   /** Peer addresses (host:port of their peer port), by member id; self excluded. */
   setPeers(peers: ReadonlyMap<number, string>): void;
+  /** Tells every peer this member is up (a starting member does: peers waiting to redial it dial now). */
+  greet(): void;
   /** Raft messages, sent in order per destination (a MsgSnap goes through sendSnapshot). */
   send(messages: Message[]): void;
   /**

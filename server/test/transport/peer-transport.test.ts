@@ -211,6 +211,33 @@ describe('transport: PeerTransport over loopback TCP', function () {
     await again.until(() => again.messages.length === 1, 'the message on a new connection', 2000);
   });
 
+  it('dials a peer again as soon as it greets, not after the retry pause, when dialling it failed', async () => {
+    const aHandlers = new Recorder();
+    const a = new PeerTransport({ id: 1, clusterId: () => CLUSTER, selfAddress: () => '127.0.0.1:0', host: '127.0.0.1', port: 0, logger: silentLogger(), retryMs: 60_000 });
+    await a.start(aHandlers);
+    open.push(a);
+    const free = await member(2, new Recorder());
+    const port = free.boundPort;
+    await free.stop();
+    a.setPeers(new Map([[2, `127.0.0.1:${port}`]]));
+    const txn = Buffer.from('write');
+    a.forward(2, [{ originSeq: 1, txn }]);
+    a.flush();
+    await aHandlers.until(() => aHandlers.rejections.length === 1, 'the write on the failed dial, rejected');
+    // the peer comes up: without a greeting, member 1 would not dial it for a minute
+    const bHandlers = new Recorder();
+    const b = await member(2, bHandlers, port);
+    open.push(b);
+    b.setPeers(new Map([[1, `127.0.0.1:${a.boundPort}`]]));
+    b.greet();
+    for (let seq = 2; bHandlers.forwards.length === 0; seq++) {
+      assert.ok(seq < 250, 'a write reaches the greeting peer within 5 s');
+      a.forward(2, [{ originSeq: seq, txn }]);
+      a.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+
   it('fails forwarded writes it cannot send at once, as not applied: peer down, dial failing, peer unknown', async () => {
     const { a, b, aHandlers } = await pair();
     await b.stop();
