@@ -20,7 +20,7 @@ import {
   UnauthenticatedError,
   asConclaveError,
 } from '../errors.js';
-import { DataTree, ZNode, isEphemeralKind, type Change, type NodeKind, type Stat, type Undo } from '../tree/tree.js';
+import { DataTree, ZNode, isEphemeralKind, type Change, type CreateResult, type NodeKind, type Stat, type Undo } from '../tree/tree.js';
 import { parentOf } from '../tree/path.js';
 
 export type { Txn };
@@ -155,8 +155,8 @@ export class StateMachine {
     const time = this.lastTime;
     switch (txn.op) {
       case 'create': {
-        const { path, stat } = this.create(txn.create!, txn.sessionId, zxid, time, outcome.changes);
-        return { op: 'create', path, stat };
+        const { path, node } = this.create(txn.create!, txn.sessionId, zxid, time, outcome.changes);
+        return { op: 'create', path, stat: node.stat() };
       }
       case 'delete':
         this.delete(txn.delete!.path, txn.delete!.version, zxid, outcome.changes);
@@ -202,7 +202,7 @@ export class StateMachine {
     zxid: number,
     time: number,
     changes: WatchChange[],
-  ): { path: string; stat: Stat; undo: Undo } {
+  ): CreateResult {
     const kind = request.kind as NodeKind;
     let owner = 0;
     if (isEphemeralKind(kind)) {
@@ -212,8 +212,8 @@ export class StateMachine {
     }
     const created = this.tree.create(request.path, request.data, kind, request.ttlMs, owner, zxid, time);
     changes.push({ type: 'NODE_CREATED', path: created.path, zxid });
-    changes.push({ type: 'NODE_CHILDREN_CHANGED', path: parentOf(created.path), zxid });
-    return { path: created.path, stat: created.node.stat(), undo: created.undo };
+    changes.push({ type: 'NODE_CHILDREN_CHANGED', path: created.parentPath, zxid });
+    return created;
   }
 
   private delete(path: string, version: number, zxid: number, changes: WatchChange[]): Undo {
@@ -249,7 +249,7 @@ export class StateMachine {
           case 'create': {
             const created = this.create(op.create!, sessionId, zxid, time, outcome.changes);
             undos.push(created.undo);
-            results.push({ create: { path: created.path, stat: op.create!.withStat ? created.stat : null } });
+            results.push({ create: { path: created.path, stat: op.create!.withStat ? created.node.stat() : null } });
             break;
           }
           case 'delete':

@@ -116,6 +116,8 @@ export interface Change {
 
 export interface CreateResult {
   path: string;
+  /** the path of its parent */
+  parentPath: string;
   node: ZNode;
   undo: Undo;
 }
@@ -138,7 +140,7 @@ export class DataTree {
 
   constructor() {
     this.nodes.set(ROOT, new ZNode(EMPTY, 'PERSISTENT', 0, 0, 0, 0));
-    this.insert(SYSTEM_PATH, new ZNode(EMPTY, 'PERSISTENT', 0, 0, 0, 0), 0);
+    this.insert(SYSTEM_PATH, new ZNode(EMPTY, 'PERSISTENT', 0, 0, 0, 0), this.nodes.get(ROOT)!, 0);
   }
 
   get size(): number {
@@ -232,12 +234,13 @@ export class DataTree {
     const node = new ZNode(data, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
     const parentCversion = parent.cversion;
     const parentPzxid = parent.pzxid;
-    this.insert(actual, node, zxid);
+    this.insert(actual, node, parent, zxid);
     return {
       path: actual,
+      parentPath,
       node,
       undo: () => {
-        this.remove(actual, node);
+        this.remove(actual, node, parent);
         parent.cversion = parentCversion;
         parent.pzxid = parentPzxid;
       },
@@ -254,11 +257,11 @@ export class DataTree {
     const parent = this.nodes.get(parentOf(path))!;
     const parentCversion = parent.cversion;
     const parentPzxid = parent.pzxid;
-    this.remove(path, node);
+    this.remove(path, node, parent);
     parent.cversion++;
     parent.pzxid = zxid;
     return () => {
-      this.insert(path, node, undefined);
+      this.insert(path, node, parent, undefined);
       parent.cversion = parentCversion;
       parent.pzxid = parentPzxid;
     };
@@ -324,9 +327,8 @@ export class DataTree {
     this.track(path, node);
   }
 
-  /** Links `node` at `path`; with a zxid, bumps the parent's cversion and pzxid as a create does. */
-  private insert(path: string, node: ZNode, zxid: number | undefined): void {
-    const parent = this.nodes.get(parentOf(path))!;
+  /** Links `node` at `path` under `parent`; with a zxid, bumps the parent's cversion and pzxid as a create does. */
+  private insert(path: string, node: ZNode, parent: ZNode, zxid: number | undefined): void {
     this.nodes.set(path, node);
     (parent.children ??= new Set()).add(path);
     if (zxid !== undefined) {
@@ -347,8 +349,7 @@ export class DataTree {
     else if (node.ttl > 0) this.ttlNodes.add(path);
   }
 
-  private remove(path: string, node: ZNode): void {
-    const parent = this.nodes.get(parentOf(path))!;
+  private remove(path: string, node: ZNode, parent: ZNode): void {
     this.nodes.delete(path);
     parent.children!.delete(path);
     if (parent.children!.size === 0) parent.children = undefined;
