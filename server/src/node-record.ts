@@ -6,7 +6,7 @@
  * of a snapshot's time. The bytes are the schema's, so protobufjs reads what this writes and the
  * other way round (server/test/node-record.test.ts checks both against random records).
  */
-import { WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from './protobuf-wire.js';
+import { ByteSlabs, WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from './protobuf-wire.js';
 import type { RecordWriter } from './storage/snapshot-format.js';
 import { ZNode, NODE_KINDS, type NodeKind } from './tree/tree.js';
 
@@ -111,6 +111,8 @@ export interface DecodedNode {
 
 /** decodeNodeRecord's reader, reused: the decoder is synchronous, so one at a time uses it */
 const reader = new WireReader(EMPTY, 0, 0, malformed);
+/** restored nodes' data: made together, in bulk */
+const dataSlabs = new ByteSlabs();
 
 /**
  * The node of a node record, built straight from bytes [start, end) of `input` into `out` (its
@@ -136,7 +138,7 @@ export function decodeNodeRecord(input: Uint8Array, start: number, end: number, 
         path = r.string();
         break;
       case DATA_TAG:
-        data = r.bytesCopy();
+        data = r.bytesCopy(dataSlabs);
         break;
       case STAT_TAG: {
         const nodeEnd = r.enter(STAT_TAG & 7);

@@ -141,31 +141,42 @@ export class StringCache {
 }
 
 /**
- * Small byte fields copied out of what was read share slabs of this size, as Buffer.allocUnsafe's
- * copies share Node's 8 KiB pool; a new pool costs an ArrayBuffer allocation (about 12 us), so the
- * larger slab makes that cost negligible when a snapshot restores a million small values. Like
- * Node's pool, a slab lives as long as any value in it.
+ * Copies of small byte fields packed into shared slabs of `slabBytes`, for values made in bulk that
+ * live about as long as each other (a snapshot's restored node data): Buffer.allocUnsafe's copies
+ * share Node's 8 KiB pool, and each new pool costs an ArrayBuffer allocation (about 12 us), which a
+ * million small values pay 12,000 times. Like Node's pool, a slab lives as long as any value in it,
+ * so values with lifetimes of their own (a write's data) are better off in Node's pool.
  */
-const SLAB_BYTES = 64 * 1024;
-/** fields up to this size are copied into a slab, larger ones into their own buffer */
-const SLAB_MAX_FIELD = 4096;
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-let slabAt = 0;
+export class ByteSlabs {
+  private slab: Buffer;
+  private used = 0;
 
-/** A copy of bytes [from, from + n) of `source`, in a slab when small. */
-export function copyBytes(source: Uint8Array, from: number, n: number): Buffer {
-  if (n > SLAB_MAX_FIELD) {
-    const copy = Buffer.allocUnsafe(n);
-    copy.set(source.subarray(from, from + n));
+  constructor(
+    private readonly slabBytes = 64 * 1024,
+    /** larger fields get a buffer of their own */
+    private readonly maxField = 4096,
+  ) {
+    this.slab = Buffer.allocUnsafeSlow(slabBytes);
+  }
+
+  /** A copy of bytes [from, from + n) of `source`. */
+  copy(source: Uint8Array, from: number, n: number): Buffer {
+    if (n > this.maxField) return copyOut(source, from, n);
+    if (this.used + n > this.slabBytes) {
+      this.slab = Buffer.allocUnsafeSlow(this.slabBytes);
+      this.used = 0;
+    }
+    Buffer.prototype.copy.call(source, this.slab, this.used, from, from + n);
+    const copy = Buffer.from(this.slab.buffer, this.used, n);
+    this.used += n;
     return copy;
   }
-  if (slabAt + n > SLAB_BYTES) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabAt = 0;
-  }
-  Buffer.prototype.copy.call(source, slab, slabAt, from, from + n);
-  const copy = Buffer.from(slab.buffer, slabAt, n);
-  slabAt += n;
+}
+
+/** A copy of bytes [from, from + n) of `source` (small ones in Node's shared buffer pool). */
+function copyOut(source: Uint8Array, from: number, n: number): Buffer {
+  const copy = Buffer.allocUnsafe(n);
+  Buffer.prototype.copy.call(source, copy, 0, from, from + n);
   return copy;
 }
 
@@ -260,10 +271,10 @@ export class WireReader {
     return view;
   }
 
-  /** A bytes field copied out (small ones into a shared slab: copyBytes): no view is kept. */
-  bytesCopy(): Buffer {
+  /** A bytes field copied out (into `slabs`, or small ones into Node's shared buffer pool): no view is kept. */
+  bytesCopy(slabs?: ByteSlabs): Buffer {
     const n = this.length();
-    const copy = copyBytes(this.bytes, this.at, n);
+    const copy = slabs !== undefined ? slabs.copy(this.bytes, this.at, n) : copyOut(this.bytes, this.at, n);
     this.at += n;
     return copy;
   }

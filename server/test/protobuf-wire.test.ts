@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { WireFormatError, WireReader, WireType, tag, varintSize, writeVarint } from '../src/protobuf-wire.js';
+import { ByteSlabs, WireFormatError, WireReader, WireType, tag, varintSize, writeVarint } from '../src/protobuf-wire.js';
 
 describe('protobuf wire format by hand', () => {
   it('writes and reads varints, negatives as ten-byte two’s complement', () => {
-    for (const value of [0, 1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53 - 1, -1, -2, -(2 ** 31), -(2 ** 53 - 1)]) {
+    const sizes = [0, 7, 14, 21, 28, 35, 42, 49].flatMap((bits) => [2 ** bits - 1, 2 ** bits]).filter((v) => v >= 1);
+    for (const value of [0, 1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 1764220000000, 2 ** 53 - 1, ...sizes, -1, -2, -(2 ** 31), -(2 ** 53 - 1)]) {
       const out = new Uint8Array(10);
       const end = writeVarint(out, 0, value);
       assert.equal(end, varintSize(value), `size of ${value}`);
@@ -39,5 +40,46 @@ describe('protobuf wire format by hand', () => {
     assert.throws(() => new WireReader(Buffer.from([1, 2, 3]), 0, 3).skip(WireType.Fixed64), WireFormatError);
     assert.throws(() => new WireReader(Buffer.alloc(11, 0x80), 0, 11).varint(), WireFormatError);
     assert.throws(() => new WireReader(Buffer.from([0x01]), 0, 1).skip(3), WireFormatError); // groups are not supported
+  });
+
+  it('reads an embedded message in place (enter/leave) and a reused reader from its new range (reset)', () => {
+    // field 1: message { field 2 varint 5, field 3 string "ab" }, then field 4 varint 9
+    const bytes = Buffer.from([tag(1, WireType.Bytes), 6, tag(2, WireType.Varint), 5, tag(3, WireType.Bytes), 2, 0x61, 0x62, tag(4, WireType.Varint), 9]);
+    const r = new WireReader(new Uint8Array(0), 0, 0);
+    for (const copy of [bytes, new Uint8Array(Buffer.concat([Buffer.from([0xee]), bytes]))]) {
+      const start = copy.length - bytes.length;
+      r.reset(copy, start, copy.length);
+      assert.equal(r.varint(), tag(1, WireType.Bytes));
+      const outer = r.enter(WireType.Bytes);
+      assert.equal(r.limit, start + 8);
+      assert.equal(r.varint(), tag(2, WireType.Varint));
+      assert.equal(r.varint(), 5);
+      assert.equal(r.varint(), tag(3, WireType.Bytes));
+      assert.equal(r.string(), 'ab');
+      assert.ok(r.done);
+      r.leave(outer);
+      assert.equal(r.varint(), tag(4, WireType.Varint));
+      assert.equal(r.varint(), 9);
+      assert.ok(r.done);
+    }
+    r.reset(Buffer.from([tag(1, WireType.Bytes), 5, 1]), 0, 3);
+    r.varint();
+    assert.throws(() => r.enter(WireType.Bytes), WireFormatError);
+  });
+
+  it('copies byte fields into slabs: each copy its own bytes, across slabs, large ones apart', () => {
+    const slabs = new ByteSlabs(64, 16);
+    const source = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const copies = [];
+    for (let n = 0, from = 0; from + n <= source.length; from += n, n = (n + 5) % 21) {
+      const r = new WireReader(Buffer.concat([Buffer.from([n]), source.subarray(from, from + n)]), 0, n + 1);
+      copies.push({ from, n, copy: r.bytesCopy(slabs) });
+    }
+    source.fill(0);
+    for (const { from, n, copy } of copies) {
+      assert.deepEqual([...copy], Array.from({ length: n }, (_, i) => from + i), `${n} bytes from ${from}`);
+      // the slabs' ArrayBuffers are 64 bytes here; a field over 16 bytes is copied apart
+      assert.equal(copy.buffer.byteLength === 64, n <= 16, `${n} bytes in a slab or not`);
+    }
   });
 });
