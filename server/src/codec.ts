@@ -5,7 +5,7 @@
 import { codec } from '@conclave/proto';
 import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/Member.js';
 import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine } from './fsm/state-machine.js';
-import { NodeRecordWriter, decodeNodeRecord, encodeNodeRecord, type DecodedNode } from './node-record.js';
+import { NodeRecordWriter, decodeNodeRecord, type DecodedNode } from './node-record.js';
 import type { EncodableRecord } from './storage/snapshot-format.js';
 import { writeVarint } from './protobuf-wire.js';
 
@@ -19,16 +19,12 @@ const encodeSnapshotRecord = (record: SnapshotRecord): Uint8Array => recordCodec
 
 /**
  * The records of a snapshot of `fsm` for encodeSnapshot: node records as one NodeRecordWriter aimed
- * at each node in turn (valid until the next record is pulled), the others encoded.
+ * at each node in turn (valid until the next record is pulled: recordBytes for bytes to keep), the
+ * others encoded.
  */
 export function* snapshotRecords(fsm: StateMachine, meta: SnapshotMetaRecord): Generator<EncodableRecord> {
   const writer = new NodeRecordWriter();
   for (const part of fsm.snapshotParts(meta)) yield Array.isArray(part) ? writer.set(part[0], part[1]) : encodeSnapshotRecord(part);
-}
-
-/** The records of a snapshot of `fsm`, each as bytes of its own (node records by hand: node-record.ts). */
-export function* snapshotRecordBytes(fsm: StateMachine, meta: SnapshotMetaRecord): Generator<Uint8Array> {
-  for (const part of fsm.snapshotParts(meta)) yield Array.isArray(part) ? encodeNodeRecord(part[0], part[1]) : encodeSnapshotRecord(part);
 }
 
 const decoded: DecodedNode = { path: '', node: undefined };

@@ -90,14 +90,6 @@ export class NodeRecordWriter implements RecordWriter {
   }
 }
 
-/** The snapshot record of `node` at `path`, as bytes of its own. */
-export function encodeNodeRecord(path: string, node: ZNode): Uint8Array {
-  const writer = new NodeRecordWriter().set(path, node);
-  const out = Buffer.allocUnsafe(writer.size);
-  writer.writeTo(out, 0);
-  return out;
-}
-
 /** Thrown for bytes that are not a well-formed record; the caller names the file. */
 export class MalformedNodeRecordError extends Error {}
 

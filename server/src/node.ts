@@ -14,7 +14,7 @@ import {
   asConclaveError,
   type ErrorCode,
 } from './errors.js';
-import { addSnapshotRecord, decodeMember, decodeTxn, encodeMember, encodeTxn, snapshotRecordBytes, snapshotRecords, stampTime } from './codec.js';
+import { addSnapshotRecord, decodeMember, decodeTxn, encodeMember, encodeTxn, snapshotRecords, stampTime } from './codec.js';
 import { StateMachine, SnapshotRestorer, type ApplyOutcome, type Txn } from './fsm/state-machine.js';
 import { PendingWrites, type WriteCallback } from './pipeline/pending.js';
 import { ReadBarrier } from './pipeline/read-barrier.js';
@@ -254,7 +254,7 @@ export class ConclaveNode implements PeerHandlers {
       const genesis: SnapshotMeta = { index: 0, term: 0, conf: { voters: options.founders.map((m) => m.id), learners: [] } };
       raftStorage.applySnapshot(genesis);
       fsm.bootstrap(options.clusterId, options.founders);
-      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, [...snapshotRecordBytes(fsm, genesis)]);
+      if ((await findSnapshot(snapshots, 0)) === undefined) await snapshots.write(genesis, snapshotRecords(fsm, genesis));
       if (recovered.entries.length === 0 && recovered.hardState === undefined) {
         if (options.bootstrap) {
           if (!genesis.conf.voters.includes(options.id)) {

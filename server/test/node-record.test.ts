@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { codec } from '@conclave/proto';
 import type { SnapshotRecord } from '../src/fsm/state-machine.js';
-import { MalformedNodeRecordError, decodeNodeRecord, encodeNodeRecord, type DecodedNode } from '../src/node-record.js';
+import { MalformedNodeRecordError, NodeRecordWriter, decodeNodeRecord, type DecodedNode } from '../src/node-record.js';
+import { recordBytes } from '../src/storage/index.js';
 import { NODE_KINDS, ZNode } from '../src/tree/tree.js';
 
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
@@ -37,6 +38,9 @@ const nodeArb = fc
     node.cversion = f.cversion;
     return { path: f.path, node };
   });
+
+/** The record of `node` at `path`, as bytes of its own. */
+const encodeNodeRecord = (path: string, node: ZNode): Uint8Array => recordBytes(new NodeRecordWriter().set(path, node));
 
 /** decodeNodeRecord of all of `bytes`, as a value */
 function decode(bytes: Uint8Array): DecodedNode | undefined {

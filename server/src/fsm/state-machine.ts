@@ -331,7 +331,7 @@ export class StateMachine {
 
   /**
    * The whole state in snapshot order: the header record, nodes (parents first) as [path, node]
-   * pairs for the caller to encode (codec.ts snapshotRecordBytes writes them by hand), then session
+   * pairs for the caller to encode (codec.ts snapshotRecords writes them by hand), then session
    * records.
    */
   *snapshotParts(meta: SnapshotMetaRecord): Generator<SnapshotRecord | [string, ZNode]> {

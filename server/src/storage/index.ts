@@ -3,7 +3,7 @@ export { DEFAULT_SEGMENT_BYTES, Wal, type WalOptions } from './wal.js';
 export type { LogStore, RecoveredLog } from './log-store.js';
 export { MemoryLogDisk, MemoryLogStore } from './memory-log.js';
 export { SnapshotStore, type SnapshotFiles, type SnapshotInfo, type SnapshotRecords, type SnapshotWriteOptions } from './snapshot-store.js';
-export type { EncodableRecord, RecordWriter } from './snapshot-format.js';
+export { recordBytes, type EncodableRecord, type RecordWriter } from './snapshot-format.js';
 export { MemorySnapshotFiles } from './memory-snapshots.js';
 export { SnapshotFeed } from './snapshot-feed.js';
 export { claimIdentity, readIdentity, writeIdentity, IDENTITY_FILE, type MemberIdentity } from './identity.js';

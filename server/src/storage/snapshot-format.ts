@@ -61,6 +61,14 @@ export interface RecordWriter {
 /** A snapshot record: its bytes, or a writer of them. */
 export type EncodableRecord = Uint8Array | RecordWriter;
 
+/** A record's bytes: itself, or what its writer writes into a buffer of their own. */
+export function recordBytes(record: EncodableRecord): Uint8Array {
+  if (record instanceof Uint8Array) return record;
+  const out = Buffer.allocUnsafe(record.size);
+  record.writeTo(out, 0);
+  return out;
+}
+
 const isRecordWriter = (record: unknown): record is RecordWriter =>
   typeof record === 'object' && record !== null && typeof (record as RecordWriter).writeTo === 'function' && Number.isSafeInteger((record as RecordWriter).size) && (record as RecordWriter).size >= 0;
 

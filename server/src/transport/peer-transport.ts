@@ -416,7 +416,7 @@ export class PeerTransport implements Transport {
     const link = this.links.get(batch.from);
     if (link !== undefined && link.socket === undefined) link.retryAt = 0;
     if (batch.pingMs > 0) writeFrame(socket, FrameKind.Reply, replyCodec.encode({ refusal: 'NONE', echoMs: batch.pingMs }));
-    if (batch.fromAddress !== '' && this.links.get(batch.from)?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
+    if (batch.fromAddress !== '' && link?.address !== batch.fromAddress) handlers.onPeerAddress(batch.from, batch.fromAddress);
     if (batch.unknownMessages > 0) this.options.logger.warn({ peer: batch.from, count: batch.unknownMessages }, 'raft messages of an unknown type: dropped');
     if (batch.messages.length > 0) handlers.onMessages(batch.from, batch.messages);
     if (batch.touchedSessions.length > 0) handlers.onTouches(batch.from, batch.touchedSessions);

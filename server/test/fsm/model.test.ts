@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { addSnapshotRecord, snapshotRecordBytes } from '../../src/codec.js';
+import { addSnapshotRecord, snapshotRecords } from '../../src/codec.js';
+import { recordBytes } from '../../src/storage/index.js';
 import { SnapshotRestorer, StateMachine, type Txn } from '../../src/fsm/state-machine.js';
 import { bytes, closeSession, create, createSession, del, setData, txn } from './helpers.js';
 import { parentOf } from '../../src/tree/path.js';
@@ -227,7 +228,7 @@ describe('state machine vs reference model (property)', () => {
             case 'snapshot': {
               // Through the server's own snapshot codec, as a restart or an installed snapshot would.
               const restorer = new SnapshotRestorer();
-              for (const bytes of snapshotRecordBytes(fsm, { index, term: 1, conf: { voters: [1], learners: [] } })) addSnapshotRecord(restorer, bytes);
+              for (const record of snapshotRecords(fsm, { index, term: 1, conf: { voters: [1], learners: [] } })) addSnapshotRecord(restorer, recordBytes(record));
               fsm = restorer.finish();
               compareState(fsm, model);
               continue;

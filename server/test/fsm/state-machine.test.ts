@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { addSnapshotRecord, snapshotRecordBytes } from '../../src/codec.js';
+import { addSnapshotRecord, snapshotRecords } from '../../src/codec.js';
+import { recordBytes } from '../../src/storage/index.js';
 import { SnapshotRestorer, StateMachine } from '../../src/fsm/state-machine.js';
 import { bytes, closeSession, create, createSession, del, setData, txn } from './helpers.js';
 
@@ -176,7 +177,7 @@ describe('state machine', () => {
     apply(setData('/a', 'more'));
     fsm.bootstrap('cid', [{ id: 1, peerAddress: 'p', clientAddress: 'c', voter: true }]);
     const restorer = new SnapshotRestorer();
-    for (const bytes of snapshotRecordBytes(fsm, { index: fsm.appliedIndex, term: 1, conf: { voters: [1], learners: [] } })) addSnapshotRecord(restorer, bytes);
+    for (const record of snapshotRecords(fsm, { index: fsm.appliedIndex, term: 1, conf: { voters: [1], learners: [] } })) addSnapshotRecord(restorer, recordBytes(record));
     const copy = restorer.finish();
     const dump = (m: StateMachine) =>
       [...m.tree.walk()].map(([p, n]) => [p, n.stat(), Buffer.from(n.data).toString(), n.kind, n.ttl]).sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
