@@ -809,7 +809,14 @@ export class ConclaveNode implements PeerHandlers {
         return;
       }
       this.streamSnapshot(message, () => this.deps.snapshots.openForSend(file.path));
-    }, (error) => this.deps.logger.warn({ err: error }, 'cannot send snapshot'));
+    }, (error) => {
+      // Raft waits for an outcome before it sends this member anything again: without this report
+      // the member stayed behind for good (a snapshot pruned while the list was read, nemesis seed
+      // 168351179). A later probe tries again.
+      this.deps.logger.warn({ err: error }, 'cannot send snapshot');
+      this.raft.reportSnapshot(message.to, false);
+      this.scheduleReady();
+    });
   }
 
   /**

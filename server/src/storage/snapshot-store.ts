@@ -134,10 +134,16 @@ export class SnapshotStore implements SnapshotFiles {
     const infos: SnapshotInfo[] = [];
     for (const { name } of snapshotNames(names)) {
       const path = join(this.dir, name);
-      infos.push(await this.withFile(path, async (file, size) => {
-        const meta = await this.checkedMeta(new SnapshotReader(fileChunks(file, size), path, size), path);
-        return { meta, path, bytes: size };
-      }));
+      try {
+        infos.push(await this.withFile(path, async (file, size) => {
+          const meta = await this.checkedMeta(new SnapshotReader(fileChunks(file, size), path, size), path);
+          return { meta, path, bytes: size };
+        }));
+      } catch (error) {
+        // pruned since the directory was read (a snapshot taken meanwhile): not a snapshot any more
+        if ((error as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') continue;
+        throw error;
+      }
     }
     return infos;
   }

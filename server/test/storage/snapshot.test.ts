@@ -7,6 +7,7 @@ import {
   SnapshotCorruptionError,
   SnapshotStore,
   StorageFullError,
+  nodeFs,
   type EncodableRecord,
   type RecordWriter,
   type SnapshotFiles,
@@ -299,6 +300,16 @@ describe('storage: SnapshotStore', () => {
     const to = await SnapshotStore.open(dir);
     await expectCorrupt(() => to.receive(META, chunksOf(bytes.subarray(0, bytes.length - 5), 512)), 'received', bytes.length);
     assert.deepEqual(await readdir(dir), []);
+  });
+
+  it('lists past a snapshot pruned between reading the directory and opening the file', async () => {
+    const dir = await tempDir();
+    // the directory names a snapshot whose file is gone by the time it is opened
+    const vanished = 'snap-00000000000000ff-0000000000000009.snap';
+    const store = await SnapshotStore.open(dir, { fs: { ...nodeFs, readdir: async (d) => [...(await nodeFs.readdir(d)), vanished] } });
+    await store.write(META, records(3, false));
+    assert.deepEqual((await store.list()).map(({ meta }) => meta.index), [META.index]);
+    assert.equal((await store.latest())?.meta.index, META.index);
   });
 
   it('deletes temp files left by a crash when opened', async () => {
