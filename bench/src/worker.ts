@@ -169,9 +169,10 @@ async function runPopulate(job: PopulateJob, sessions: BenchSession[]): Promise<
   return { ops, errors, firstError, histogram: histogram.toJSON(), elapsedMs: performance.now() - start };
 }
 
-async function runWatchers(job: WatchJob, sessions: BenchSession[]): Promise<void> {
+async function runWatchers(job: WatchJob, sessions: BenchSession[], stopped: Promise<void>): Promise<void> {
+  const stop = stopped.then(() => 'stop' as const);
   for (;;) {
-    const message = await Promise.race([nextMessage('arm').then(() => 'arm' as const), nextMessage('stop').then(() => 'stop' as const)]);
+    const message = await Promise.race([nextMessage('arm').then(() => 'arm' as const), stop]);
     if (message === 'stop') return;
     let fired = 0;
     let lastMs = 0;
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
   const sessions = await connectAll(job);
   send({ type: 'ready' });
   if (job.kind === 'watchers') {
-    await runWatchers(job, sessions);
+    await runWatchers(job, sessions, stopped);
   } else {
     await nextMessage('go');
     send({ type: 'result', result: job.kind === 'load' ? await runLoad(job, sessions) : await runPopulate(job, sessions) });

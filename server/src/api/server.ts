@@ -7,12 +7,11 @@ import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { loadPublicApi, publicPackageDefinition, widenServerWindows } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
-import type { SessionDown } from '@conclave/proto/gen/conclave/v1/SessionDown.js';
 import { ApiContext, type ApiOptions } from './context.js';
 import { clusterHandlers } from './cluster.js';
 import { LeaderClient } from './leader-client.js';
 import { leaseHandlers } from './leases.js';
-import { SessionStream } from './session-stream.js';
+import { SessionStream, serializeSessionDown, type SessionDownParts } from './session-stream.js';
 import { unaryHandlers } from './unary.js';
 import type { ConclaveNode } from '../node.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -37,9 +36,10 @@ export class ClientApiServer {
       'grpc.http2.min_ping_interval_without_data_ms': 1000,
     });
     const api = loadPublicApi().conclave.v1;
-    this.server.addService(api.Conclave.service, {
+    const conclave = api.Conclave.service;
+    this.server.addService({ ...conclave, Session: { ...conclave.Session, responseSerialize: serializeSessionDown } }, {
       ...unaryHandlers(this.context),
-      Session: (call: grpc.ServerDuplexStream<SessionUp, SessionDown>) => new SessionStream(call, this.context),
+      Session: (call: grpc.ServerDuplexStream<SessionUp, SessionDownParts>) => new SessionStream(call, this.context),
     });
     this.server.addService(api.Leases.service, leaseHandlers(this.context, this.leaderClient));
     this.server.addService(api.Cluster.service, clusterHandlers(this.context, this.leaderClient));

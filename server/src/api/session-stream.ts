@@ -6,9 +6,8 @@
  * event for a change it reflects was queued before it.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { splitFrames } from '@conclave/proto';
+import { batchEncoderOf, splitFrames } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
-import type { SessionDown } from '@conclave/proto/gen/conclave/v1/SessionDown.js';
 import type { SessionRequest__Output as SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import type { ConnectRequest__Output as ConnectRequest } from '@conclave/proto/gen/conclave/v1/ConnectRequest.js';
@@ -33,6 +32,30 @@ import { writeResponse } from './responses.js';
 
 type Result = Omit<SessionResponse, 'id' | 'zxid'>;
 
+/**
+ * What a session stream writes: one SessionDown, its responses given as objects or already encoded
+ * (a watch event, encoded once for every session it goes to). Serialized by `serializeSessionDown`,
+ * which replaces proto-loader's serializer for the Session method (server.ts).
+ */
+export type SessionDownParts = ReadonlyArray<SessionResponse | Uint8Array>;
+
+const sessionDown = batchEncoderOf<SessionResponse>('conclave.v1.SessionDown');
+export const serializeSessionDown = (parts: SessionDownParts): Buffer => sessionDown.serializeTransient(parts);
+
+/**
+ * The encoding of an event's response. The registry hands one event object to every watcher it
+ * fires for, one after the other, so remembering the last one encodes each event once.
+ */
+let lastEvent: WatchEvent | undefined;
+let lastEventBytes: Uint8Array = new Uint8Array(0);
+function encodedEvent(event: WatchEvent): Uint8Array {
+  if (event !== lastEvent) {
+    lastEventBytes = sessionDown.encodeItem({ id: 0, zxid: event.zxid, event: { type: event.type, path: event.path, zxid: event.zxid } });
+    lastEvent = event;
+  }
+  return lastEventBytes;
+}
+
 interface Slot {
   id: number;
   op: string;
@@ -53,7 +76,7 @@ export class SessionStream implements Watcher {
   sessionId = 0;
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
   private readonly slots: Slot[] = [];
-  private outbox: SessionResponse[] = [];
+  private outbox: Array<SessionResponse | Uint8Array> = [];
   private flushScheduled = false;
   private unflushedWrites = 0;
   private connectId: number | undefined;
@@ -61,7 +84,7 @@ export class SessionStream implements Watcher {
   private early: SessionRequest[] = [];
 
   constructor(
-    private readonly call: grpc.ServerDuplexStream<SessionUp, SessionDown>,
+    private readonly call: grpc.ServerDuplexStream<SessionUp, SessionDownParts>,
     private readonly ctx: ApiContext,
   ) {
     call.on('data', (up: SessionUp) => this.receive(up));
@@ -296,7 +319,7 @@ export class SessionStream implements Watcher {
   /** Watcher: a watch event, queued after everything already answered. */
   deliver(event: WatchEvent): void {
     if (this.state === 'closed') return;
-    this.enqueue({ id: 0, zxid: event.zxid, event: { type: event.type, path: event.path, zxid: event.zxid } });
+    this.enqueue(encodedEvent(event));
   }
 
   private complete(slot: Slot, result: Result): void {
@@ -333,7 +356,7 @@ export class SessionStream implements Watcher {
     this.enqueue({ id, zxid: this.ctx.node.appliedIndex, ...result });
   }
 
-  private enqueue(response: SessionResponse): void {
+  private enqueue(response: SessionResponse | Uint8Array): void {
     this.outbox.push(response);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -349,7 +372,7 @@ export class SessionStream implements Watcher {
     // Counts responses written while the stream is over its high-water mark (write() said no and
     // 'drain' has not come yet): only a client that stops reading gets there.
     let writable = true;
-    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) writable = this.call.write({ responses: frame });
+    for (const frame of splitFrames(responses, MAX_FRAME_BYTES)) writable = this.call.write(frame);
     if (writable) this.unflushedWrites = 0;
     else this.unflushedWrites += responses.length;
     if (this.unflushedWrites > this.ctx.options.maxOutboundMessages && this.state !== 'closed') {
