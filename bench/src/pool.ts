@@ -5,6 +5,16 @@ import type { FromWorker, Job, LoadResult, ToWorker, WatchJob } from './worker.j
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
+/**
+ * Node flags of the load generator's processes, for every system alike. With V8's defaults the
+ * workers reading 100 KB values (any system's client: each response is a buffer outside the heap,
+ * which V8 counts against a ~30 MB first old-generation limit) ran 20-25 Mark-Compacts a second
+ * each, which showed as the systems' tail: Conclave's 100 KB reads 8.6-9.9k reads/s with a p99 of
+ * 10.7-11.4 ms, against 16.3-17.1k and 2.4 ms with this flag (three runs each, bench/analysis.md).
+ * The members run with the same flag (server/src/cli/node-flags.ts).
+ */
+const WORKER_NODE_FLAGS = ['--initial-old-space-size=256'];
+
 class Worker {
   private readonly child: ChildProcess;
   private readonly waiting = new Map<string, (message: FromWorker) => void>();
@@ -13,7 +23,7 @@ class Worker {
   readonly exited: Promise<void>;
 
   constructor(job: Job) {
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: WORKER_NODE_FLAGS });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.failed = new Promise<never>((_, reject) => {
       this.child.on('message', (message: FromWorker) => {

@@ -166,7 +166,7 @@ export class Workloads {
       await writer.close();
       await watchers.stop();
     }
-    return { title: `1 write -> ${n} watchers notified (ms to the last)`, value: median(samples), unit: 'ms', samples, errors: missed, note: missed ? `${missed} notifications missing` : undefined };
+    return { title: `1 write -> ${n} watchers notified (ms to the last)`, value: Math.round(median(samples) * 100) / 100, unit: 'ms', samples, errors: missed, note: missed ? `${missed} notifications missing` : undefined };
   }
 
   /** reads `key` on member `id` alone until it has `expected`; resolves at that moment (performance.now()) */
