@@ -48,6 +48,7 @@ export class EtcdCluster extends MemberProcesses implements Cluster {
         '--initial-advertise-peer-urls', peerUrl(id),
         '--initial-cluster', this.initialCluster,
         '--initial-cluster-state', this.state,
+        '--enable-pprof', // the memory reading's garbage collection (/debug/pprof/heap?gc=1)
       ],
       path.join(this.dir, `member-${id}.log`),
     );
@@ -87,6 +88,10 @@ export class EtcdCluster extends MemberProcesses implements Cluster {
   }
 
   async memory(id: number): Promise<MemoryReading> {
+    // A collection first (Go's heap profile with gc=1 runs one), so that the heap is the live data
+    // and not whatever garbage the last collection left: without it the readings before and after
+    // the populate gave negative differences at times.
+    await fetchText(`${clientUrl(id)}/debug/pprof/heap?gc=1`);
     const text = await fetchText(`${clientUrl(id)}/metrics`);
     return { rssBytes: rssBytes(this.pid(id)), heapBytes: metric(text, 'go_memstats_heap_alloc_bytes') };
   }
