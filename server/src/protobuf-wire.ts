@@ -88,7 +88,26 @@ export const messageFieldSize = (field: number, length: number): number => varin
  */
 export class WireWriter {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /** the pieces cut so far by gathered bytes fields, and where the next piece of `buf` starts */
+  private pieces: Uint8Array[] | undefined;
+  private pieceStart = 0;
+
+  /**
+   * `gatherMin`: fields written with gatheredBytes this large are not copied into `buf` but left where
+   * they are, between pieces of it (`finish`), for a writev; `buf` is then sized without them.
+   */
+  constructor(
+    readonly buf: Buffer,
+    private readonly gatherMin = Infinity,
+  ) {}
+
+  /** The encoding in order: `buf`'s pieces with the gathered fields between them (one piece if none). */
+  finish(): Uint8Array[] {
+    const last = this.buf.subarray(this.pieceStart, this.at);
+    if (this.pieces === undefined) return [last];
+    if (last.length > 0) this.pieces.push(last);
+    return this.pieces;
+  }
 
   varint(field: number, value: number): void {
     this.at = writeVarintField(this.buf, this.at, tag(field, WireType.Varint), value);
@@ -102,6 +121,14 @@ export class WireWriter {
   header(field: number, length: number): void {
     this.at = writeVarint(this.buf, this.at, tag(field, WireType.Bytes));
     this.at = writeVarint(this.buf, this.at, length);
+  }
+
+  /** A bytes field left in its own buffer (a piece of `finish`) when it is `gatherMin` bytes or more. */
+  gatheredBytes(field: number, bytes: Uint8Array): void {
+    if (bytes.length < this.gatherMin) return this.bytes(field, bytes);
+    this.header(field, bytes.length);
+    (this.pieces ??= []).push(this.buf.subarray(this.pieceStart, this.at), bytes);
+    this.pieceStart = this.at;
   }
 
   bytes(field: number, bytes: Uint8Array): void {
@@ -172,6 +199,9 @@ export class ByteSlabs {
     return copy;
   }
 }
+
+/** bytesKept keeps views of fields this large; smaller ones are copied (a copy costs little, a view pins) */
+const KEEP_VIEW_MIN_BYTES = 4096;
 
 /** A copy of bytes [from, from + n) of `source` (small ones in Node's shared buffer pool). */
 function copyOut(source: Uint8Array, from: number, n: number): Buffer {
@@ -269,6 +299,20 @@ export class WireReader {
     const view = this.bytes.subarray(this.at, this.at + n);
     this.at += n;
     return view;
+  }
+
+  /**
+   * A bytes field to keep for long (a node's data): a view when it is large and fills at least half
+   * of the memory under the bytes read, so keeping it pins at most twice its size; otherwise a copy
+   * (bytesCopy). The bytes read must never be written again (a log entry's, a received message's).
+   */
+  bytesKept(): Buffer {
+    const n = this.length();
+    const from = this.at;
+    this.at += n;
+    const bytes = this.bytes;
+    if (n >= KEEP_VIEW_MIN_BYTES && 2 * n >= bytes.buffer.byteLength) return Buffer.from(bytes.buffer, bytes.byteOffset + from, n);
+    return copyOut(bytes, from, n);
   }
 
   /** A bytes field copied out (into `slabs`, or small ones into Node's shared buffer pool): no view is kept. */

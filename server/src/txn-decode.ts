@@ -48,6 +48,12 @@ function bytes(r: WireReader, wireType: number, name: string): Buffer {
   return r.bytesCopy();
 }
 
+/** A node's data: kept by the tree for long, so a view only where that pins little (bytesKept). */
+function nodeData(r: WireReader, wireType: number, name: string): Buffer {
+  r.expect(wireType, WireType.Bytes, name);
+  return r.bytesKept();
+}
+
 const kindName = (kind: number): NodeKind => (NODE_KINDS[kind] ?? kind) as NodeKind; // unknown: the number, as protobufjs
 
 function readCreate(r: WireReader): CreateRequest {
@@ -57,7 +63,7 @@ function readCreate(r: WireReader): CreateRequest {
     const field = t >>> 3;
     const wireType = t & 7;
     if (field === 1) c.path = string(r, wireType, 'create.path');
-    else if (field === 2) c.data = bytes(r, wireType, 'create.data');
+    else if (field === 2) c.data = nodeData(r, wireType, 'create.data');
     else if (field === 3) c.kind = kindName(varint(r, wireType, 'create.kind'));
     else if (field === 4) c.ttlMs = varint(r, wireType, 'create.ttl_ms');
     else if (field === 5) c.leaseId = varint(r, wireType, 'create.lease_id');
@@ -88,7 +94,7 @@ function readSetData(r: WireReader): { path: string; data: Buffer; version: numb
     const field = t >>> 3;
     const wireType = t & 7;
     if (field === 1) s.path = string(r, wireType, 'set_data.path');
-    else if (field === 2) s.data = bytes(r, wireType, 'set_data.data');
+    else if (field === 2) s.data = nodeData(r, wireType, 'set_data.data');
     else if (field === 3) s.version = int32(r, wireType, 'set_data.version');
     else r.skip(wireType);
   }

@@ -67,6 +67,26 @@ describe('protobuf wire format by hand', () => {
     assert.throws(() => r.enter(WireType.Bytes), WireFormatError);
   });
 
+  it('keeps a large field that fills most of its buffer as a view, and copies the others', () => {
+    const field = (n: number, extra: number) => {
+      const header = Buffer.from([0x80 | (n & 0x7f), n >> 7]); // a two-byte length
+      const bytes = Buffer.alloc(2 + n + extra, 7);
+      header.copy(bytes);
+      return bytes;
+    };
+    const kept = (bytes: Buffer) => new WireReader(bytes, 0, bytes.length).bytesKept();
+    const large = field(8000, 100); // 8,000 bytes of 8,102: a view
+    const view = kept(large);
+    assert.equal(view.length, 8000);
+    assert.equal(view.buffer, large.buffer);
+    const lopsided = field(8000, 9000); // under half of its buffer: a copy
+    assert.notEqual(kept(lopsided).buffer, lopsided.buffer);
+    const small = field(300, 0); // small: a copy, whatever its share
+    const copy = kept(small);
+    small.fill(0);
+    assert.deepEqual([...copy], new Array(300).fill(7));
+  });
+
   it('copies byte fields into slabs: each copy its own bytes, across slabs, large ones apart', () => {
     const slabs = new ByteSlabs(64, 16);
     const source = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

@@ -51,13 +51,21 @@ describe('transactions decoded by hand', () => {
     );
   });
 
-  it('take the time stamped after the encoding (the last time_ms wins), and copy bytes out of the entry', () => {
+  it('take the time stamped after the encoding (the last time_ms wins), and copy small data out of the entry', () => {
     const bytes = Buffer.from(stampTime(generic.encode({ timeMs: 5, create: { path: '/x', data: Buffer.from('hello') } }), 1_700_000_000_000));
     const decoded = decodeTxn(bytes);
     assert.equal(decoded.timeMs, 1_700_000_000_000);
     bytes.fill(0);
     assert.equal(decoded.create!.data.toString(), 'hello', 'the data is a copy, not a view into the entry');
     assert.equal(decoded.op, 'create');
+  });
+
+  it('keep large data as a view into the entry, which it fills, instead of a second copy', () => {
+    const data = Buffer.alloc(100 * 1024, 3);
+    const entry = Buffer.from(generic.encode({ setData: { path: '/big', data, version: -1 } }));
+    const decoded = decodeTxn(entry);
+    assert.ok(decoded.setData!.data.equals(data));
+    assert.equal(decoded.setData!.data.buffer, entry.buffer);
   });
 
   it('skip unknown fields, and keep an unknown node kind as its number (as protobufjs)', () => {

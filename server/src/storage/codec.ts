@@ -51,11 +51,17 @@ export function checkEntry(entry: Entry): void {
 }
 
 export function writeEntry(buffer: Buffer, offset: number, entry: Entry): number {
+  offset = writeEntryHead(buffer, offset, entry);
+  buffer.set(entry.data, offset);
+  return offset + entry.data.length;
+}
+
+/** Writes an entry's fixed fields only; its data follows them. */
+export function writeEntryHead(buffer: Buffer, offset: number, entry: Entry): number {
   offset = writeU53(buffer, offset, entry.term);
   offset = writeU53(buffer, offset, entry.index);
   buffer[offset] = entry.type;
-  buffer.set(entry.data, offset + 1);
-  return offset + 1 + entry.data.length;
+  return offset + 1;
 }
 
 /** Decodes an entry payload; `data` is a copy, so the entry does not pin the segment buffer. */

@@ -14,6 +14,7 @@ import {
   readU53,
   snapshotMetaBytes,
   writeEntry,
+  writeEntryHead,
   writeHardState,
   writeSnapshotMeta,
   writeU53,
@@ -39,14 +40,28 @@ type WalRecord =
   | { kind: 'hardState'; offset: number; hardState: HardState }
   | { kind: 'snapshot'; offset: number; meta: SnapshotMeta };
 
-/** One record to frame: its type, payload size, and how to write the payload. */
+/**
+ * One record to frame: its type, payload size, and how to write the payload. A record with a
+ * `tail` writes only the payload's first `bytes - tail.length` bytes; the tail follows them on disk
+ * and is handed to writev as it is, not copied.
+ */
 export interface RecordSource {
   type: number;
   bytes: number;
   write(buffer: Buffer, offset: number): void;
+  tail?: Uint8Array;
 }
 
+/**
+ * Entries with at least this much data are written from their own buffer (a writev element) rather
+ * than copied into the batch's: a copy of a 100 KB entry costs more than an element of the gather.
+ */
+export const ENTRY_GATHER_MIN_BYTES = 4096;
+
 export function entryRecord(entry: Entry): RecordSource {
+  if (entry.data.length >= ENTRY_GATHER_MIN_BYTES) {
+    return { type: RECORD_ENTRY, bytes: entryBytes(entry), write: (buffer, offset) => writeEntryHead(buffer, offset, entry), tail: entry.data };
+  }
   return { type: RECORD_ENTRY, bytes: entryBytes(entry), write: (buffer, offset) => writeEntry(buffer, offset, entry) };
 }
 
@@ -71,21 +86,34 @@ export function segmentHeaderRecord(seq: number, firstIndex: number): RecordSour
   };
 }
 
-/** Frames records into one buffer, ready for a single write. */
-export function frameRecords(records: readonly RecordSource[]): Buffer {
-  let total = 0;
-  for (const record of records) total += FRAME_BYTES + record.bytes;
-  const buffer = Buffer.allocUnsafe(total);
+/**
+ * Frames records for a single writev: the frames and inline payloads in one new buffer, cut where
+ * a record's tail goes between them. The pieces, in order, are the bytes to write.
+ */
+export function frameRecords(records: readonly RecordSource[]): Uint8Array[] {
+  let inline = 0;
+  for (const record of records) inline += FRAME_BYTES + record.bytes - (record.tail?.length ?? 0);
+  const buffer = Buffer.allocUnsafe(inline);
+  const pieces: Uint8Array[] = [];
+  let pieceStart = 0;
   let offset = 0;
   for (const record of records) {
-    const end = offset + FRAME_BYTES + record.bytes;
+    const tail = record.tail;
+    const end = offset + FRAME_BYTES + record.bytes - (tail?.length ?? 0);
     buffer.writeUInt32LE(1 + record.bytes, offset);
     buffer[offset + 8] = record.type;
     record.write(buffer, offset + FRAME_BYTES);
-    buffer.writeUInt32LE(crc32c(buffer.subarray(offset + 8, end)), offset + 4);
+    let crc = crc32c(buffer.subarray(offset + 8, end));
+    if (tail) {
+      crc = crc32c(tail, crc);
+      pieces.push(buffer.subarray(pieceStart, end), tail);
+      pieceStart = end;
+    }
+    buffer.writeUInt32LE(crc, offset + 4);
     offset = end;
   }
-  return buffer;
+  if (pieceStart < inline || pieces.length === 0) pieces.push(buffer.subarray(pieceStart, inline));
+  return pieces;
 }
 
 const SEGMENT_NAME = /^wal-([0-9a-f]{16})-([0-9a-f]{16})\.log$/;

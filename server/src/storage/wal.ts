@@ -53,8 +53,8 @@ interface Segment {
 
 /** One call waiting in the group-commit queue. */
 interface Pending {
-  /** the call's framed records; undefined for an empty append, which only waits for earlier ones */
-  buffer: Buffer | undefined;
+  /** the call's framed records, in writev pieces; empty for an empty append, which only waits for earlier ones */
+  pieces: Uint8Array[];
   lastIndex: number | undefined;
   hardState: HardState | undefined;
   snapshot: SnapshotMeta | undefined;
@@ -232,9 +232,9 @@ export class Wal implements LogStore {
     hardState: HardState | undefined,
     snapshot: SnapshotMeta | undefined,
   ): Promise<void> {
-    const buffer = records.length > 0 ? frameRecords(records) : undefined;
+    const pieces = records.length > 0 ? frameRecords(records) : [];
     return new Promise((resolve, reject) => {
-      this.queue.push({ buffer, lastIndex, hardState, snapshot, resolve, reject });
+      this.queue.push({ pieces, lastIndex, hardState, snapshot, resolve, reject });
       // Started in a microtask, so every call made in the same tick joins the first batch.
       this.flushing ??= Promise.resolve().then(() => this.drain());
     });
@@ -247,12 +247,12 @@ export class Wal implements LogStore {
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
-    const buffers: Buffer[] = [];
+    const buffers: Uint8Array[] = [];
     let bytes = 0;
     for (const pending of batch) {
-      if (pending.buffer) {
-        buffers.push(pending.buffer);
-        bytes += pending.buffer.length;
+      for (const piece of pending.pieces) {
+        buffers.push(piece);
+        bytes += piece.length;
       }
     }
     try {
@@ -495,11 +495,10 @@ async function createSegment(
   let file: StorageFile | undefined = usable?.file;
   try {
     file ??= await fs.open(tempPath, 'w+d');
-    const buffer = frameRecords([segmentHeaderRecord(seq, firstIndex), ...initial]);
-    await writeFully(file, [buffer], 0);
+    const size = await writeFully(file, frameRecords([segmentHeaderRecord(seq, firstIndex), ...initial]), 0);
     await syncWrites(file);
     await fs.rename(tempPath, path);
-    return { segment: { seq, firstIndex, path, maxIndex: 0 }, file, size: buffer.length, preallocated: usable !== undefined };
+    return { segment: { seq, firstIndex, path, maxIndex: 0 }, file, size, preallocated: usable !== undefined };
   } catch (error) {
     await file?.close().catch(() => undefined);
     await fs.unlink(tempPath).catch(() => undefined);

@@ -89,7 +89,7 @@ function writeMessage(out: WireWriter, m: Message): void {
     out.varint(1, e.term);
     out.varint(2, e.index);
     out.varint(3, e.type);
-    out.optionalBytes(4, e.data);
+    if (e.data.length > 0) out.gatheredBytes(4, e.data);
   }
   out.varint(8, m.commit);
   if (m.snapshot) {
@@ -107,11 +107,19 @@ function writeMessage(out: WireWriter, m: Message): void {
   out.bool(13, m.commitOnly);
 }
 
+/** Encodes a batch in one buffer of exactly its size. */
+export function encodePeerBatch(batch: PeerBatchData): Buffer {
+  const [only] = encodePeerBatchPieces(batch, 0) as [Uint8Array];
+  return Buffer.from(only.buffer, only.byteOffset, only.length);
+}
+
 /**
- * Encodes a batch in one buffer of exactly its size, after `room` bytes left free at its start (for
- * a frame header: the transport then writes header and batch as one buffer).
+ * Encodes a batch for a writev, after `room` bytes left free at the start of the first piece (for a
+ * frame header). Entry data and forwarded transactions of `gatherMin` bytes or more are not copied:
+ * they are pieces of their own, between pieces of one buffer holding the rest (so a 100 KB write is
+ * not copied once per follower). Without `gatherMin` the batch is one piece.
  */
-export function encodePeerBatch(batch: PeerBatchData, room = 0): Buffer {
+export function encodePeerBatchPieces(batch: PeerBatchData, room: number, gatherMin = Infinity): Uint8Array[] {
   const clusterIdBytes = Buffer.byteLength(batch.clusterId);
   const addressBytes = Buffer.byteLength(batch.fromAddress);
   const messageSizes = batch.messages.map(messageSize);
@@ -131,7 +139,12 @@ export function encodePeerBatch(batch: PeerBatchData, room = 0): Buffer {
   for (const s of forwardSizes) size += delimitedFieldSize(s);
   for (const r of rejections) size += delimitedFieldSize(r.size);
 
-  const out = new WireWriter(Buffer.allocUnsafe(room + size));
+  let gathered = 0;
+  if (gatherMin !== Infinity) {
+    for (const m of batch.messages) for (const e of m.entries) if (e.data.length >= gatherMin) gathered += e.data.length;
+    for (const f of batch.forwards) if (f.txn.length >= gatherMin) gathered += f.txn.length;
+  }
+  const out = new WireWriter(Buffer.allocUnsafe(room + size - gathered), gatherMin);
   out.at = room;
   out.string(1, batch.clusterId, clusterIdBytes);
   out.varint(2, batch.from);
@@ -144,7 +157,7 @@ export function encodePeerBatch(batch: PeerBatchData, room = 0): Buffer {
   batch.forwards.forEach((f, i) => {
     out.header(6, forwardSizes[i]!);
     out.varint(1, f.originSeq);
-    out.bytes(2, f.txn);
+    out.gatheredBytes(2, f.txn);
   });
   batch.rejections.forEach((r, i) => {
     out.header(7, rejections[i]!.size);
@@ -153,8 +166,8 @@ export function encodePeerBatch(batch: PeerBatchData, room = 0): Buffer {
   });
   out.varint(8, batch.pingMs);
   out.string(9, batch.fromAddress, addressBytes);
-  if (out.at !== room + size) throw new Error(`peer batch encoded to ${out.at - room} bytes, sized ${size}`); // a bug here, never input
-  return out.buf;
+  if (out.at !== room + size - gathered) throw new Error(`peer batch encoded to ${out.at - room + gathered} bytes, sized ${size}`); // a bug here, never input
+  return out.finish();
 }
 
 // ------------------------------------------------------------------------------------ decoding

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import type { Message } from '../raft/types.js';
 import type { ErrorCode } from '../errors.js';
 import { fromWire, toWire } from './convert.js';
-import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
+import { PeerBatchStrings, decodePeerBatch, encodePeerBatchPieces, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
 import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, writeFrameInPlace, type Frame } from './wire.js';
 
@@ -23,6 +23,8 @@ import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, writeFrameInPla
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /** A batch larger than this goes out in several frames, in order. */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** Entry data and forwarded transactions this large are written from their own buffers, not copied into a batch's. */
+const GATHER_MIN_BYTES = 4096;
 /** Unsent bytes queued on a peer connection above which new batches are dropped (Raft resends them). */
 const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
@@ -81,16 +83,22 @@ function connect(address: string): net.Socket | undefined {
  * A batch encoded into frames (room for each frame's header left at its start): one, or several in
  * order when it is too large for one.
  */
-function encodeBatch(batch: PeerBatchData): Buffer[] {
-  const whole = encodePeerBatch(batch, FRAME_HEADER_BYTES);
-  if (whole.length <= MAX_BATCH_BYTES + FRAME_HEADER_BYTES) return [whole];
+function encodeBatch(batch: PeerBatchData): Uint8Array[][] {
+  const whole = encodePeerBatchPieces(batch, FRAME_HEADER_BYTES, GATHER_MIN_BYTES);
+  if (byteLength(whole) <= MAX_BATCH_BYTES + FRAME_HEADER_BYTES) return [whole];
   const { messages, touchedSessions, forwards, rejections, ...header } = batch;
   const none = { messages: [], touchedSessions: [], forwards: [], rejections: [] };
   const parts: PeerBatchData[] = [];
   for (const part of splitFrames(messages, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, messages: part });
   for (const part of splitFrames(forwards, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, forwards: part });
   parts.push({ ...header, ...none, touchedSessions, rejections });
-  return parts.map((part) => encodePeerBatch(part, FRAME_HEADER_BYTES));
+  return parts.map((part) => encodePeerBatchPieces(part, FRAME_HEADER_BYTES, GATHER_MIN_BYTES));
+}
+
+function byteLength(pieces: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const piece of pieces) bytes += piece.length;
+  return bytes;
 }
 
 class PeerLink {
@@ -275,7 +283,7 @@ export class PeerTransport implements Transport {
       }
       const stats = this.stat(link.id);
       for (const frame of encodeBatch(batch)) {
-        stats.sentBytes += frame.length;
+        stats.sentBytes += byteLength(frame);
         writeFrameInPlace(socket, FrameKind.Batch, frame);
       }
       if (!link.established) link.forwardsInDial.push(...batch.forwards);

@@ -50,13 +50,23 @@ export function writeFrame(stream: Writable, kind: FrameKind, payload: Uint8Arra
 
 /**
  * Writes one frame whose payload was encoded behind FRAME_HEADER_BYTES left free at the start of
- * `frame` (encodePeerBatch's `room`): the header is written in place and the frame goes out in one
- * write, without the cork, the second write and the writev a separate header costs.
+ * its first piece (encodePeerBatchPieces's `room`): the header is written in place, and a frame of
+ * one piece goes out in one write, without the cork, the second write and the writev a separate
+ * header costs; a frame of several pieces in one writev.
  */
-export function writeFrameInPlace(stream: Writable, kind: FrameKind, frame: Buffer): boolean {
-  frame.writeUInt32BE(frame.length - 4, 0);
-  frame[4] = kind;
-  return stream.write(frame);
+export function writeFrameInPlace(stream: Writable, kind: FrameKind, pieces: readonly Uint8Array[]): boolean {
+  const first = pieces[0]!;
+  let bytes = 0;
+  for (const piece of pieces) bytes += piece.length;
+  const header = Buffer.from(first.buffer, first.byteOffset, FRAME_HEADER_BYTES);
+  header.writeUInt32BE(bytes - 4, 0);
+  header[4] = kind;
+  if (pieces.length === 1) return stream.write(first);
+  stream.cork();
+  let accepted = true;
+  for (const piece of pieces) accepted = stream.write(piece);
+  stream.uncork();
+  return accepted;
 }
 
 /**

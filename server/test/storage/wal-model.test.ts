@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Entry, HardState, SnapshotMeta } from '../../src/raft/types.js';
 import { MemoryLogDisk, MemoryLogStore, Wal, type LogStore, type RecoveredLog } from '../../src/storage/index.js';
+import { ENTRY_GATHER_MIN_BYTES } from '../../src/storage/wal-format.js';
 import { assertEntries, entry, removeTempDirs, tempDir } from './helpers.js';
 
 type Op =
@@ -54,7 +55,9 @@ async function run(ops: Op[], open: () => Promise<{ wal: LogStore; recovered: Re
   for (const step of ops) {
     if (step.kind === 'append') {
       const from = Math.max(model.snapshotIndex + 1, model.lastIndex + 1 - step.back);
-      const list = Array.from({ length: step.count }, (_, i) => entry(from + i, step.term, (from + i) % 40));
+      // Mostly small entries, every seventh one large enough to be written from its own buffer.
+      const size = (index: number) => (index % 7 === 3 ? ENTRY_GATHER_MIN_BYTES + ((index * 131) % 3000) : index % 40);
+      const list = Array.from({ length: step.count }, (_, i) => entry(from + i, step.term, size(from + i)));
       const hardState = step.hardState ? { term: step.term, vote: step.term % 3, commit: commit++ } : undefined;
       await wal.append(list, hardState);
       if (list.length > 0) {

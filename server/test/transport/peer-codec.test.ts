@@ -4,7 +4,7 @@ import { codec } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import { EntryType, MessageType, type Message } from '../../src/raft/types.js';
 import { fromWire, toWire } from '../../src/transport/convert.js';
-import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
+import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, encodePeerBatchPieces, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { assertRefusesOnlyWith, byContent } from '../wire-helpers.js';
 
@@ -95,6 +95,19 @@ describe('transport: peer batch codec', () => {
     );
   });
 
+  it('encodes in pieces the same bytes, with large entry data and transactions left in their own buffers', () => {
+    fc.assert(
+      fc.property(batch, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 9 }), (b, gatherMin, room) => {
+        const pieces = encodePeerBatchPieces(b, room, gatherMin);
+        assert.deepEqual(Buffer.concat(pieces).subarray(room), encodePeerBatch(b));
+        const large = [...b.messages.flatMap((m) => m.entries.map((e) => e.data)), ...b.forwards.map((f) => f.txn)].filter((d) => d.length >= gatherMin);
+        assert.deepEqual(pieces.filter((p) => large.includes(p)).length, large.length, 'each large field is a piece of its own, not a copy');
+        assert.equal(pieces.length <= 2 * large.length + 1, true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('speaks the same protocol as protobuf: each side reads what the other writes', () => {
     fc.assert(
       fc.property(batch, (b) => {
@@ -109,7 +122,7 @@ describe('transport: peer batch codec', () => {
     const strings = new PeerBatchStrings();
     fc.assert(
       fc.property(batch, (b) => {
-        const room = encodePeerBatch(b, 7);
+        const [room] = encodePeerBatchPieces(b, 7) as [Uint8Array];
         assert.deepEqual(byContent(withoutUnknown(decodePeerBatch(room.subarray(7), strings))), byContent(b), 'the batch after the room');
       }),
       { numRuns: 200 },

@@ -27,9 +27,18 @@ describe('transport: peer frames', () => {
     for (const payload of [Buffer.alloc(0), Buffer.from('batch'), Buffer.alloc(70_000, 3)]) {
       const frame = Buffer.concat([Buffer.alloc(FRAME_HEADER_BYTES, 0xee), payload]);
       const stream = new PassThrough();
-      writeFrameInPlace(stream, FrameKind.Batch, frame);
+      writeFrameInPlace(stream, FrameKind.Batch, [frame]);
       assert.deepEqual(stream.read(), frameBytes(FrameKind.Batch, payload));
     }
+  });
+
+  it('writes a frame of several pieces (the header in the first one\'s room) as the same bytes', () => {
+    const pieces = [Buffer.concat([Buffer.alloc(FRAME_HEADER_BYTES, 0xee), Buffer.from('head')]), Buffer.alloc(70_000, 5), Buffer.from('tail')];
+    const stream = new PassThrough();
+    writeFrameInPlace(stream, FrameKind.Batch, pieces);
+    const chunks: Buffer[] = [];
+    for (let chunk; (chunk = stream.read() as Buffer | null) !== null; ) chunks.push(chunk);
+    assert.deepEqual(Buffer.concat(chunks), frameBytes(FrameKind.Batch, Buffer.concat(pieces).subarray(FRAME_HEADER_BYTES)));
   });
 
   it('refuses a frame over the limit as soon as its length arrives, and an unknown kind', () => {
