@@ -58,9 +58,12 @@ export function writeFrameInPlace(stream: Writable, kind: FrameKind, pieces: rea
   const first = pieces[0]!;
   let bytes = 0;
   for (const piece of pieces) bytes += piece.length;
-  const header = Buffer.from(first.buffer, first.byteOffset, FRAME_HEADER_BYTES);
-  header.writeUInt32BE(bytes - 4, 0);
-  header[4] = kind;
+  const length = bytes - 4;
+  first[0] = length >>> 24;
+  first[1] = (length >>> 16) & 0xff;
+  first[2] = (length >>> 8) & 0xff;
+  first[3] = length & 0xff;
+  first[4] = kind;
   if (pieces.length === 1) return stream.write(first);
   stream.cork();
   let accepted = true;
