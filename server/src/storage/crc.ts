@@ -26,11 +26,6 @@ export const NATIVE_MIN_BYTES = 256;
 /** whether the native CRC-32C loaded on this platform */
 export const nativeCrcLoaded = native !== undefined;
 
-/** crc32c of `data` with the JavaScript table only (the reference the native path is tested against) */
-export function crc32cTable(data: Uint8Array, seed?: number): number {
-  return CRC32C.buf(data, seed) >>> 0;
-}
-
 /** crc32c of `data` as an unsigned 32-bit integer; pass a previous result as `seed` to continue it. */
 export function crc32c(data: Uint8Array, seed?: number): number {
   if (native !== undefined && data.length >= NATIVE_MIN_BYTES) return native(data, seed ?? 0) >>> 0;

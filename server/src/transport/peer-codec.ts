@@ -107,12 +107,6 @@ function writeMessage(out: WireWriter, m: Message): void {
   out.bool(13, m.commitOnly);
 }
 
-/** Encodes a batch in one buffer of exactly its size. */
-export function encodePeerBatch(batch: PeerBatchData): Buffer {
-  const [only] = encodePeerBatchPieces(batch, 0) as [Uint8Array];
-  return Buffer.from(only.buffer, only.byteOffset, only.length);
-}
-
 /**
  * Encodes a batch for a writev, after `room` bytes left free at the start of the first piece (for a
  * frame header). Entry data and forwarded transactions of `gatherMin` bytes or more are not copied:

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../errors.js';
 import { fromWire, toWire } from './convert.js';
 import { PeerBatchStrings, decodePeerBatch, encodePeerBatchPieces, type DecodedPeerBatch, type PeerBatchData } from './peer-codec.js';
 import type { ForwardRejection, ForwardedTxn, PeerHandlers, Refusal, Transport } from './transport.js';
-import { FRAME_HEADER_BYTES, FrameKind, FrameReader, writeFrame, writeFrameInPlace, type Frame } from './wire.js';
+import { FRAME_HEADER_BYTES, FrameKind, FrameReader, piecesLength, writeFrame, writeFrameInPlace, type Frame } from './wire.js';
 
 /** The largest frame either end accepts; a batch is cut into frames below it. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -85,7 +85,7 @@ function connect(address: string): net.Socket | undefined {
  */
 function encodeBatch(batch: PeerBatchData): Uint8Array[][] {
   const whole = encodePeerBatchPieces(batch, FRAME_HEADER_BYTES, GATHER_MIN_BYTES);
-  if (byteLength(whole) <= MAX_BATCH_BYTES + FRAME_HEADER_BYTES) return [whole];
+  if (piecesLength(whole) <= MAX_BATCH_BYTES + FRAME_HEADER_BYTES) return [whole];
   const { messages, touchedSessions, forwards, rejections, ...header } = batch;
   const none = { messages: [], touchedSessions: [], forwards: [], rejections: [] };
   const parts: PeerBatchData[] = [];
@@ -93,12 +93,6 @@ function encodeBatch(batch: PeerBatchData): Uint8Array[][] {
   for (const part of splitFrames(forwards, MAX_BATCH_BYTES)) parts.push({ ...header, ...none, forwards: part });
   parts.push({ ...header, ...none, touchedSessions, rejections });
   return parts.map((part) => encodePeerBatchPieces(part, FRAME_HEADER_BYTES, GATHER_MIN_BYTES));
-}
-
-function byteLength(pieces: readonly Uint8Array[]): number {
-  let bytes = 0;
-  for (const piece of pieces) bytes += piece.length;
-  return bytes;
 }
 
 class PeerLink {
@@ -283,7 +277,7 @@ export class PeerTransport implements Transport {
       }
       const stats = this.stat(link.id);
       for (const frame of encodeBatch(batch)) {
-        stats.sentBytes += byteLength(frame);
+        stats.sentBytes += piecesLength(frame);
         writeFrameInPlace(socket, FrameKind.Batch, frame);
       }
       if (!link.established) link.forwardsInDial.push(...batch.forwards);

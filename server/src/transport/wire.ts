@@ -48,6 +48,13 @@ export function writeFrame(stream: Writable, kind: FrameKind, payload: Uint8Arra
   return accepted;
 }
 
+/** The bytes of a frame given in pieces. */
+export function piecesLength(pieces: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const piece of pieces) bytes += piece.length;
+  return bytes;
+}
+
 /**
  * Writes one frame whose payload was encoded behind FRAME_HEADER_BYTES left free at the start of
  * its first piece (encodePeerBatchPieces's `room`): the header is written in place, and a frame of
@@ -56,9 +63,7 @@ export function writeFrame(stream: Writable, kind: FrameKind, payload: Uint8Arra
  */
 export function writeFrameInPlace(stream: Writable, kind: FrameKind, pieces: readonly Uint8Array[]): boolean {
   const first = pieces[0]!;
-  let bytes = 0;
-  for (const piece of pieces) bytes += piece.length;
-  const length = bytes - 4;
+  const length = piecesLength(pieces) - 4;
   first[0] = length >>> 24;
   first[1] = (length >>> 16) & 0xff;
   first[2] = (length >>> 8) & 0xff;

@@ -4,9 +4,12 @@ import { codec } from '@conclave/proto';
 import type { PeerBatch, PeerBatch__Output } from '@conclave/proto/gen/conclave/raft/v1/PeerBatch.js';
 import { EntryType, MessageType, type Message } from '../../src/raft/types.js';
 import { fromWire, toWire } from '../../src/transport/convert.js';
-import { PeerBatchStrings, decodePeerBatch, encodePeerBatch, encodePeerBatchPieces, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
+import { PeerBatchStrings, decodePeerBatch, encodePeerBatchPieces, PeerDecodeError, type PeerBatchData } from '../../src/transport/peer-codec.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { assertRefusesOnlyWith, byContent } from '../wire-helpers.js';
+
+/** A batch encoded in one buffer (no room, nothing gathered: a single piece). */
+const encodePeerBatch = (b: PeerBatchData): Buffer => Buffer.concat(encodePeerBatchPieces(b, 0));
 
 /** protobufjs's generic codec: what members of earlier versions used, and any other protobuf user. */
 const generic = codec<PeerBatch, PeerBatch__Output>('conclave.raft.v1.PeerBatch');
