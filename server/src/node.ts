@@ -1079,13 +1079,40 @@ export class ConclaveNode implements PeerHandlers {
       this.bytesSinceSnapshot = 0;
       this.history.reset(meta.index);
       this.resumeWatchesAfterInstall(previous);
-      const now = this.deps.clock.now();
-      for (const s of fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
+      this.resumeSessionsAfterInstall(previous);
+      // The writes this member forwarded may be among the entries the snapshot covers, whose
+      // outcomes it will never apply here: their outcome is unknown.
+      this.pending.failAll('the member caught up by a snapshot from the leader');
       this.deps.transport.setPeers(this.peerAddresses());
       this.deps.logger.info({ index: meta.index, nodes: fsm.tree.size, restoredWhileReceiving: restored }, 'installed snapshot from the leader');
     } finally {
       this.resumeApply('install');
     }
+  }
+
+  /**
+   * The sessions' changes the installed snapshot covers were never applied here, so nothing told
+   * the streams attached here or the tracker: a session it no longer holds was closed or expired
+   * (its ephemeral nodes are gone: its stream ends with SESSION_EXPIRED, as ZooKeeper tells a
+   * client whose session ended while it was away; both look the same from the snapshot), one owned
+   * by another member now moved there (SESSION_MOVED). Left attached, such a stream went on
+   * answering reads of a tree without its session's nodes, a session the cluster had ended: a
+   * nemesis run caught exactly that.
+   */
+  private resumeSessionsAfterInstall(previous: StateMachine): void {
+    const now = this.deps.clock.now();
+    for (const [id, before] of previous.sessions) {
+      const after = this.fsm.sessions.get(id);
+      if (after === undefined) {
+        this.tracker.remove(id);
+        this.sessionListener?.sessionClosed(id, true);
+      } else if (after.owner !== before.owner) {
+        this.sessionListener?.sessionMoved(id, before.owner, after.owner);
+      }
+    }
+    for (const s of this.fsm.sessions.values()) this.tracker.add(s.id, s.timeoutMs, now);
+    // A reap the snapshot covers is never applied here.
+    this.reaping.clear();
   }
 
   /**
