@@ -51,6 +51,9 @@ export class PeerProxies {
   private readonly servers = new Map<number, { server: net.Server; port: number; targetPort: number }>();
   private readonly links = new Map<string, LinkMode>();
   private readonly pipes = new Set<Pipe>();
+  /** connections accepted and not yet identified (no pipe yet) */
+  private readonly identifying = new Set<net.Socket>();
+  private closed = false;
   /** sockets whose writes wait for 'drain' */
   private readonly draining = new WeakSet<net.Socket>();
   /** connections forwarded, refused and reset, for the report */
@@ -114,6 +117,10 @@ export class PeerProxies {
 
   /** Stops every proxy and drops every connection. */
   async close(): Promise<void> {
+    this.closed = true;
+    // server.close waits for every accepted connection to end: one still being identified would
+    // keep it waiting for as long as its member lives.
+    for (const socket of this.identifying) socket.destroy();
     for (const pipe of [...this.pipes]) this.closePipe(pipe);
     await Promise.all([...this.servers.values()].map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
@@ -132,7 +139,13 @@ export class PeerProxies {
   private async accept(to: number, inbound: net.Socket): Promise<void> {
     inbound.on('error', () => undefined);
     inbound.pause();
+    this.identifying.add(inbound);
     const from = await this.identify(inbound).catch(() => undefined);
+    this.identifying.delete(inbound);
+    if (this.closed) {
+      inbound.destroy();
+      return;
+    }
     if (from === undefined) {
       // The dialing process is gone already (or is not a member): nothing to forward for.
       this.stats.unidentified++;

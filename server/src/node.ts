@@ -92,10 +92,12 @@ export interface NodeDeps {
   metrics: ServerMetrics;
 }
 
-/** What the API layer hears about sessions from apply. */
+/** What the API layer hears about sessions from apply, and of the member's leader. */
 export interface SessionListener {
   sessionClosed(id: number, expired: boolean): void;
   sessionMoved(id: number, from: number, to: number): void;
+  /** Every tick while the member has no leader: for how long, in ms. */
+  leaderless(ms: number): void;
 }
 
 export interface MemberStatus {
@@ -142,6 +144,8 @@ export class ConclaveNode implements PeerHandlers {
   private readonly leaderWaiters = new Set<() => void>();
 
   private leader = 0;
+  /** since when this member has had no leader (from its start until it hears one); see leaderlessMs */
+  private leaderlessSince: number | undefined;
   private role: Role = Role.Follower;
   /**
    * The leader this follower forwarded its writes to, lost (a failed pre-vote clears the leader),
@@ -202,6 +206,7 @@ export class ConclaveNode implements PeerHandlers {
     applied: number,
   ) {
     this.fsm = fsm;
+    this.leaderlessSince = deps.clock.now();
     // origin_seq numbers never repeat across restarts of this member: they start at the clock in ms
     // x 256, so a previous life would have had to take more than 256 writes per ms of its uptime to
     // reach them (JavaScript numbers stay exact until the year 2300).
@@ -329,6 +334,11 @@ export class ConclaveNode implements PeerHandlers {
     return this.fsm.appliedIndex;
   }
 
+  /** How long this member has had no leader, in ms (0 while it has one). */
+  leaderlessMs(now = this.deps.clock.now()): number {
+    return this.leaderlessSince === undefined ? 0 : now - this.leaderlessSince;
+  }
+
   get pendingWrites(): number {
     return this.pending.size;
   }
@@ -344,6 +354,7 @@ export class ConclaveNode implements PeerHandlers {
     this.pending.expire(now);
     this.failLostWrites(now);
     this.readBarrier.tick(now);
+    if (this.leaderlessSince !== undefined) this.sessionListener?.leaderless(now - this.leaderlessSince);
     if (this.isLeader) this.leaderDuties(now);
     else if (this.ticks % TOUCH_FLUSH_TICKS === 0) this.flushTouches();
     this.scheduleReady();
@@ -845,6 +856,7 @@ export class ConclaveNode implements PeerHandlers {
     this.leader = leader;
     this.role = role;
     if (leaderChanged) {
+      this.leaderlessSince = leader === 0 ? this.deps.clock.now() : undefined;
       this.deps.logger.info({ leader, role }, leader === 0 ? 'lost the leader' : 'new leader');
       this.deps.metrics.leaderChanges.inc();
       const lost = this.lostLeader;

@@ -1,5 +1,5 @@
 /** What every API handler shares: the node, the options, the sessions attached here, metrics. */
-import { SessionExpiredError, SessionMovedError } from '../errors.js';
+import { type ConclaveError, SessionExpiredError, SessionMovedError, UnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ConclaveNode, SessionListener } from '../node.js';
@@ -18,6 +18,24 @@ export interface ApiOptions {
   maxWatchesPerSession: number;
   /** sessions and leases in the cluster before new ones are refused */
   maxSessions: number;
+}
+
+/**
+ * Whether a member that has had no leader for `leaderlessMs` may keep a session of `timeoutMs`
+ * attached, or take it back: not after a third of the timeout. The leader expires a session whose
+ * member cannot pass its pings on, as ZooKeeper's does, so a client left on a member cut off from
+ * the quorum (a partition, a member that lost its disk) would lose its session while the rest of
+ * the cluster could keep it; ZooKeeper's followers drop their clients when they lose the leader.
+ * Closing the stream after a third of the timeout (the loss itself is noticed after an election
+ * timeout) leaves the client the rest to move the session to a member with a leader, while a
+ * normal election, well under a third of the shortest timeout, closes nothing.
+ */
+export function mayHoldSession(leaderlessMs: number, timeoutMs: number): boolean {
+  return leaderlessMs < timeoutMs / 3;
+}
+
+export function leaderlessError(memberId: number, leaderlessMs: number): ConclaveError {
+  return new UnavailableError(`member ${memberId} has had no leader for ${Math.round(leaderlessMs)} ms: reconnect to another member`);
 }
 
 /** The session streams attached to this member, told by apply when a session closes or moves away. */
@@ -52,6 +70,14 @@ export class AttachedSessions implements SessionListener {
     if (stream === undefined) return;
     this.streams.delete(id);
     stream.closeWith(expired ? new SessionExpiredError(`session ${id} expired`) : undefined);
+  }
+
+  leaderless(ms: number): void {
+    for (const [id, stream] of this.streams) {
+      if (mayHoldSession(ms, stream.timeoutMs)) continue;
+      this.streams.delete(id);
+      stream.closeWith(leaderlessError(this.memberId(), ms));
+    }
   }
 
   sessionMoved(id: number, _from: number, to: number): void {

@@ -26,7 +26,7 @@ import * as reads from '../pipeline/reads.js';
 import { validatePath } from '../tree/path.js';
 import type { WatchEvent, Watcher } from '../watch/registry.js';
 import { restoreWatches } from '../watch/restore.js';
-import type { ApiContext } from './context.js';
+import { leaderlessError, mayHoldSession, type ApiContext } from './context.js';
 import { toWireError } from './status.js';
 import { writeResponse } from './responses.js';
 
@@ -74,6 +74,8 @@ const MAX_FRAME_BYTES = 1024 * 1024;
 
 export class SessionStream implements Watcher {
   sessionId = 0;
+  /** the session's timeout, once open */
+  timeoutMs = 0;
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
   private readonly slots: Slot[] = [];
   private outbox: Array<SessionResponse | Uint8Array> = [];
@@ -283,6 +285,8 @@ export class SessionStream implements Watcher {
       const session = ctx.node.fsm.sessions.get(sessionId);
       if (session === undefined || session.lease) return fail(new SessionExpiredError(`session ${sessionId} has expired`));
       if (!sameBytes(session.secret, request.secret)) return fail(new UnauthenticatedError(`wrong secret for session ${sessionId}`));
+      const leaderlessMs = ctx.node.leaderlessMs();
+      if (!mayHoldSession(leaderlessMs, session.timeoutMs)) return fail(leaderlessError(ctx.node.id, leaderlessMs));
       const resume = () => this.opened(requestId, sessionId, session.secret, session.timeoutMs, request.watches ?? undefined);
       if (session.owner === ctx.node.id) return resume();
       ctx.node.submitWrite({ op: 'moveSession', moveSession: { sessionId, secret: request.secret } }, sessionId, (outcome) => {
@@ -296,6 +300,7 @@ export class SessionStream implements Watcher {
   private opened(requestId: number, sessionId: number, secret: Uint8Array, timeoutMs: number, watches: ConnectRequest['watches'] | undefined): void {
     if (this.state !== 'connecting') return;
     this.sessionId = sessionId;
+    this.timeoutMs = timeoutMs;
     this.state = 'open';
     this.ctx.sessions.attach(sessionId, this);
     this.ctx.node.touch(sessionId);
