@@ -73,6 +73,11 @@ export function codec<In, Out>(typeName: string): Codec<In, Out> {
   };
 }
 
+/** The values of a fully qualified enum, by name, e.g. `conclave.v1.ErrorCode`. */
+export function enumValues(typeName: string): Readonly<Record<string, number>> {
+  return protobufRoot().lookupEnum(typeName).values;
+}
+
 /** A batch encoder (batch-encoder.ts) for a fully qualified batch message name, e.g. `conclave.v1.SessionDown`. */
 export function batchEncoderOf<Item>(typeName: string): BatchEncoder<Item> {
   return batchEncoder<Item>(protobufRoot().lookupType(typeName));

@@ -6,7 +6,7 @@
  * event for a change it reflects was queued before it.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { batchEncoderOf, splitFrames } from '@conclave/proto';
+import { splitFrames } from '@conclave/proto';
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
 import type { SessionRequest__Output as SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
 import type { SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
@@ -29,18 +29,9 @@ import { restoreWatches } from '../watch/restore.js';
 import { leaderlessError, mayHoldSession, type ApiContext } from './context.js';
 import { toWireError } from './status.js';
 import { writeResponse } from './responses.js';
+import { encodeSessionResponse, type SessionDownParts } from './session-down.js';
 
 type Result = Omit<SessionResponse, 'id' | 'zxid'>;
-
-/**
- * What a session stream writes: one SessionDown, its responses given as objects or already encoded
- * (a watch event, encoded once for every session it goes to). Serialized by `serializeSessionDown`,
- * which replaces proto-loader's serializer for the Session method (server.ts).
- */
-export type SessionDownParts = ReadonlyArray<SessionResponse | Uint8Array>;
-
-const sessionDown = batchEncoderOf<SessionResponse>('conclave.v1.SessionDown');
-export const serializeSessionDown = (parts: SessionDownParts): Buffer => sessionDown.serializeTransient(parts);
 
 /**
  * The encoding of an event's response. The registry hands one event object to every watcher it
@@ -50,7 +41,7 @@ let lastEvent: WatchEvent | undefined;
 let lastEventBytes: Uint8Array = new Uint8Array(0);
 function encodedEvent(event: WatchEvent): Uint8Array {
   if (event !== lastEvent) {
-    lastEventBytes = sessionDown.encodeItem({ id: 0, zxid: event.zxid, event: { type: event.type, path: event.path, zxid: event.zxid } });
+    lastEventBytes = encodeSessionResponse({ id: 0, zxid: event.zxid, event: { type: event.type, path: event.path, zxid: event.zxid } });
     lastEvent = event;
   }
   return lastEventBytes;
