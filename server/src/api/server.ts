@@ -13,6 +13,7 @@ import { LeaderClient } from './leader-client.js';
 import { leaseHandlers } from './leases.js';
 import { serializeSessionDown, type SessionDownParts } from './session-down.js';
 import { SessionStream } from './session-stream.js';
+import { sessionUpDeserializer } from './session-up.js';
 import { unaryHandlers } from './unary.js';
 import type { ConclaveNode } from '../node.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -38,7 +39,8 @@ export class ClientApiServer {
     });
     const api = loadPublicApi().conclave.v1;
     const conclave = api.Conclave.service;
-    this.server.addService({ ...conclave, Session: { ...conclave.Session, responseSerialize: serializeSessionDown } }, {
+    const session = { ...conclave.Session, requestDeserialize: sessionUpDeserializer(conclave.Session.requestDeserialize), responseSerialize: serializeSessionDown };
+    this.server.addService({ ...conclave, Session: session }, {
       ...unaryHandlers(this.context),
       Session: (call: grpc.ServerDuplexStream<SessionUp, SessionDownParts>) => new SessionStream(call, this.context),
     });
