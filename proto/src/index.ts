@@ -9,7 +9,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import type { ProtoGrpcType as PublicGrpcType } from '../gen/conclave.js';
-import { batchEncoder, type BatchEncoder } from './batch-encoder.js';
 
 /** Folder holding the `conclave/...` .proto tree (the include root). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -78,10 +77,6 @@ export function enumValues(typeName: string): Readonly<Record<string, number>> {
   return protobufRoot().lookupEnum(typeName).values;
 }
 
-/** A batch encoder (batch-encoder.ts) for a fully qualified batch message name, e.g. `conclave.v1.SessionDown`. */
-export function batchEncoderOf<Item>(typeName: string): BatchEncoder<Item> {
-  return batchEncoder<Item>(protobufRoot().lookupType(typeName));
-}
 
 /**
  * Makes protobufjs decode 64-bit integers straight to JavaScript numbers instead of Long objects,
@@ -95,6 +90,6 @@ export function decodeLongsAsNumbers(): void {
   protobuf.configure();
 }
 
-export type { PublicGrpcType, BatchEncoder };
+export type { PublicGrpcType };
 export { estimateSize, splitFrames } from './frames.js';
 export { CLIENT_FLOW_CONTROL, FLOW_CONTROL_WINDOW_BYTES, widenServerWindows } from './flow-control.js';

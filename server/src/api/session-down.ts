@@ -14,18 +14,18 @@
  * Values are encoded as proto3 does (zeros, empty strings and bytes left out; a oneof result
  * always present, if empty); `session-down.test.ts` decodes random responses with protobufjs.
  */
-import { batchEncoderOf, enumValues } from '@conclave/proto';
+import { codec, enumValues } from '@conclave/proto';
 import type { SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
 import { varintFieldSize, varintSize, WireWriter } from '../protobuf-wire.js';
 
 /** What a session stream writes: responses as objects, or already encoded. */
 export type SessionDownParts = ReadonlyArray<SessionResponse | Uint8Array>;
 
-const protobufjs = batchEncoderOf<SessionResponse>('conclave.v1.SessionDown');
+const protobufjs = codec<SessionResponse, unknown>('conclave.v1.SessionResponse');
 const ERROR_CODES = enumValues('conclave.v1.ErrorCode');
 
 /** An item's encoding through protobufjs (a watch event's, once for all its sessions). */
-export const encodeSessionResponse = (response: SessionResponse): Uint8Array => protobufjs.encodeItem(response);
+export const encodeSessionResponse = (response: SessionResponse): Uint8Array => protobufjs.encode(response);
 
 interface StatFields {
   czxid: number;
@@ -145,7 +145,7 @@ class SessionDownWriter {
         this.encoded[i] = undefined;
         size = this.measure(part as HandResponse, i);
       } else {
-        const bytes = protobufjs.encodeItem(part);
+        const bytes = protobufjs.encode(part);
         this.encoded[i] = bytes;
         size = bytes.length;
       }
