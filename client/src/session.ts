@@ -23,6 +23,7 @@ import { acquireChannel, releaseChannel } from './channel-pool.js';
 import { transportDetails } from './grpc.js';
 import type { SessionState, WatchEvent } from './types.js';
 import { ClientWatches } from './watches.js';
+import { deserializeSessionDown, SESSION_METHOD, serializeSessionUp } from './session-codec.js';
 
 /** The stream broke before the answer came: for a write, whether it was applied is unknown. */
 export class ConnectionLossError extends UnavailableError {
@@ -218,7 +219,7 @@ export class Session extends EventEmitter {
       ? this.options.connectTimeoutMs
       : Math.min(this.options.connectTimeoutMs, Math.max(1_000, Math.floor(this.timeoutMs / this.options.endpoints.length)));
     return new Promise<void>((resolve, reject) => {
-      const stream = this.stub(endpoint).Session();
+      const stream = this.stub(endpoint).makeBidiStreamRequest(SESSION_METHOD, serializeSessionUp, deserializeSessionDown);
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;

@@ -7,7 +7,7 @@ import type { Member__Output as Member } from '@conclave/proto/gen/conclave/v1/M
 import type { SnapshotMetaRecord, SnapshotRecord, SnapshotRestorer, StateMachine } from './fsm/state-machine.js';
 import { NodeRecordWriter, decodeNodeRecord, type DecodedNode } from './node-record.js';
 import type { EncodableRecord } from './storage/snapshot-format.js';
-import { writeVarint } from './protobuf-wire.js';
+import { writeVarint } from '@conclave/proto/wire';
 
 const recordCodec = codec<SnapshotRecord, SnapshotRecord>('conclave.raft.v1.SnapshotRecord');
 const memberCodec = codec<Member, Member>('conclave.v1.Member');

@@ -6,7 +6,7 @@
  * of a snapshot's time. The bytes are the schema's, so protobufjs reads what this writes and the
  * other way round (server/test/node-record.test.ts checks both against random records).
  */
-import { ByteSlabs, WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from './protobuf-wire.js';
+import { ByteSlabs, WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from '@conclave/proto/wire';
 import type { RecordWriter } from './storage/snapshot-format.js';
 import { ZNode, NODE_KINDS, type NodeKind } from './tree/tree.js';
 

@@ -11,7 +11,7 @@ import type { Txn__Output as Txn } from '@conclave/proto/gen/conclave/raft/v1/Tx
 import type { CreateRequest__Output as CreateRequest } from '@conclave/proto/gen/conclave/v1/CreateRequest.js';
 import type { Op__Output as Op } from '@conclave/proto/gen/conclave/v1/Op.js';
 import type { NodeKind__Output as NodeKind } from '@conclave/proto/gen/conclave/v1/NodeKind.js';
-import { WireReader, WireType } from './protobuf-wire.js';
+import { WireReader, WireType } from '@conclave/proto/wire';
 import { NODE_KINDS } from './tree/tree.js';
 
 export class TxnDecodeError extends Error {

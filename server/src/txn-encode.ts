@@ -13,7 +13,7 @@
  */
 import type { Txn__Output as Txn } from '@conclave/proto/gen/conclave/raft/v1/Txn.js';
 import type { Op__Output as Op } from '@conclave/proto/gen/conclave/v1/Op.js';
-import { WireWriter, delimitedFieldSize, messageFieldSize, varintFieldSize } from './protobuf-wire.js';
+import { WireWriter, delimitedFieldSize, messageFieldSize, varintFieldSize } from '@conclave/proto/wire';
 import { NODE_KINDS } from './tree/tree.js';
 
 /** The op of a transaction: exactly one of these is set (all set ones are written, as protobufjs would). */

@@ -16,7 +16,7 @@
  */
 import { codec, enumValues } from '@conclave/proto';
 import type { SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
-import { varintFieldSize, varintSize, WireWriter } from '../protobuf-wire.js';
+import { varintFieldSize, varintSize, WireWriter } from '@conclave/proto/wire';
 
 /** What a session stream writes: responses as objects, or already encoded. */
 export type SessionDownParts = ReadonlyArray<SessionResponse | Uint8Array>;

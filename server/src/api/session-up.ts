@@ -13,7 +13,7 @@
  */
 import type { SessionUp__Output as SessionUp } from '@conclave/proto/gen/conclave/v1/SessionUp.js';
 import type { SessionRequest__Output as SessionRequest } from '@conclave/proto/gen/conclave/v1/SessionRequest.js';
-import { WireReader, WireType } from '../protobuf-wire.js';
+import { WireReader, WireType } from '@conclave/proto/wire';
 import { NODE_KINDS } from '../tree/tree.js';
 
 /** Thrown inside the hand decoder only: the message goes to the generic one. */

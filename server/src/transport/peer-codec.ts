@@ -11,7 +11,7 @@
  * The rare parts (a rejection's Error) go through protobufjs.
  */
 import { codec } from '@conclave/proto';
-import { StringCache, WireReader, WireType, WireWriter, delimitedFieldSize, packedSize, varintFieldSize } from '../protobuf-wire.js';
+import { StringCache, WireReader, WireType, WireWriter, delimitedFieldSize, packedSize, varintFieldSize } from '@conclave/proto/wire';
 import type { Error as WireError, Error__Output as WireErrorOutput } from '@conclave/proto/gen/conclave/v1/Error.js';
 import type { ErrorCode } from '../errors.js';
 import { EntryType, MessageType, type Entry, type Message, type SnapshotMeta } from '../raft/types.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ByteSlabs, WireFormatError, WireReader, WireType, tag, varintSize, writeVarint } from '../src/protobuf-wire.js';
+import { ByteSlabs, WireFormatError, WireReader, WireType, tag, varintSize, writeVarint } from '../src/wire.js';
 
 describe('protobuf wire format by hand', () => {
   it('writes and reads varints, negatives as ten-byte two’s complement', () => {

@@ -1,7 +1,9 @@
 /**
  * Protobuf's wire format by hand, for the few messages on hot paths that are encoded and decoded
- * without protobufjs (snapshot node records: node-record.ts; log entries' transactions: txn-decode.ts;
- * peer batches: transport/peer-codec.ts).
+ * without protobufjs: in the server, snapshot node records (node-record.ts), log entries'
+ * transactions (txn-encode.ts, txn-decode.ts), peer batches (transport/peer-codec.ts) and the
+ * Session stream (api/session-down.ts, api/session-up.ts); in the client, the Session stream
+ * (session-codec.ts).
  * Numbers are JavaScript numbers: 64-bit fields are exact up to 2^53, as protobufjs reads them
  * without Long; negative int32/int64 values take ten bytes, as protobuf writes them.
  */
