@@ -139,6 +139,8 @@ export function serializeSessionUp(up: SessionUp): Buffer {
     const field = op === undefined || op === null ? undefined : REQUEST_FIELDS.get(op);
     const body = field === undefined ? undefined : ((r as Record<string, unknown>)[op!] as OpFields | null | undefined);
     if (field === undefined || body === undefined || body === null) return generic.requestSerialize(up);
+    // proto-loader also takes bytes as base64 strings or arrays of numbers: its business.
+    if (body.data !== undefined && body.data !== null && !(body.data instanceof Uint8Array)) return generic.requestSerialize(up);
     const pathBytes = utf8Length(body.path);
     const inner = opSize(op!, body, pathBytes);
     if (inner < 0) return generic.requestSerialize(up);

@@ -83,6 +83,13 @@ describe('client: the Session stream codec', () => {
     assert.ok(hand.length < method.requestSerialize(up).length);
   });
 
+  it('leaves data given as a string or an array to proto-loader', () => {
+    for (const data of ['dmFsdWU=', [1, 2, 3]]) {
+      const up = { requests: [{ id: 1, op: 'setData', setData: { path: '/a', data, version: 2 } }] } as unknown as SessionUp;
+      assert.deepEqual(serializeSessionUp(up), method.requestSerialize(up));
+    }
+  });
+
   it('decodes responses into the objects proto-loader makes of them', () => {
     fc.assert(
       fc.property(fc.array(response, { maxLength: 8 }), (responses) => {
