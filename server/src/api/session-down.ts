@@ -16,6 +16,8 @@
  */
 import { codec, enumValues } from '@conclave/proto';
 import type { SessionResponse } from '@conclave/proto/gen/conclave/v1/SessionResponse.js';
+import type { Stat } from '../tree/tree.js';
+import type { toWireError } from './status.js';
 import { varintFieldSize, varintSize, WireWriter } from '@conclave/proto/wire';
 
 /** What a session stream writes: responses as objects, or already encoded. */
@@ -27,26 +29,8 @@ const ERROR_CODES = enumValues('conclave.v1.ErrorCode');
 /** An item's encoding through protobufjs (a watch event's, once for all its sessions). */
 export const encodeSessionResponse = (response: SessionResponse): Uint8Array => protobufjs.encode(response);
 
-interface StatFields {
-  czxid: number;
-  mzxid: number;
-  pzxid: number;
-  ctime: number;
-  mtime: number;
-  version: number;
-  cversion: number;
-  aversion: number;
-  ephemeralOwner: number;
-  dataLength: number;
-  numChildren: number;
-}
-
-interface ErrorFields {
-  code: string | number;
-  message: string;
-  path: string;
-  opIndex: number;
-}
+/** An error as the session stream sends it (status.ts). */
+type ErrorFields = ReturnType<typeof toWireError>;
 
 /** The responses written by hand, as the session stream makes them. */
 interface HandResponse {
@@ -54,12 +38,12 @@ interface HandResponse {
   zxid?: number;
   error?: ErrorFields | null;
   ping?: object | null;
-  create?: { path: string; stat?: StatFields | null } | null;
+  create?: { path: string; stat?: Stat | null } | null;
   delete?: object | null;
-  exists?: { stat?: StatFields | null } | null;
-  getData?: { data: Uint8Array; stat?: StatFields | null } | null;
-  setData?: { stat?: StatFields | null } | null;
-  getChildren?: { children: string[]; stat?: StatFields | null } | null;
+  exists?: { stat?: Stat | null } | null;
+  getData?: { data: Uint8Array; stat?: Stat | null } | null;
+  setData?: { stat?: Stat | null } | null;
+  getChildren?: { children: string[]; stat?: Stat | null } | null;
   sync?: { path: string } | null;
 }
 
@@ -86,13 +70,13 @@ const utf8Length = (value: string): number => (value.length === 0 ? 0 : Buffer.b
 const stringFieldSize = (byteLength: number): number => (byteLength === 0 ? 0 : 1 + varintSize(byteLength) + byteLength);
 const messageSize = (length: number): number => 1 + varintSize(length) + length;
 
-function statSize(s: StatFields): number {
+function statSize(s: Stat): number {
   return varintFieldSize(s.czxid) + varintFieldSize(s.mzxid) + varintFieldSize(s.pzxid) + varintFieldSize(s.ctime) +
     varintFieldSize(s.mtime) + varintFieldSize(s.version) + varintFieldSize(s.cversion) + varintFieldSize(s.aversion) +
     varintFieldSize(s.ephemeralOwner) + varintFieldSize(s.dataLength) + varintFieldSize(s.numChildren);
 }
 
-function writeStat(w: WireWriter, field: number, s: StatFields, size: number): void {
+function writeStat(w: WireWriter, field: number, s: Stat, size: number): void {
   w.header(field, size);
   w.varint(1, s.czxid);
   w.varint(2, s.mzxid);
@@ -107,7 +91,7 @@ function writeStat(w: WireWriter, field: number, s: StatFields, size: number): v
   w.varint(11, s.numChildren);
 }
 
-const statOf = (s: StatFields | null | undefined): number => (present(s) ? statSize(s) : -1);
+const statOf = (s: Stat | null | undefined): number => (present(s) ? statSize(s) : -1);
 const errorSize = (e: ErrorFields): number =>
   varintFieldSize(errorCode(e.code)) + stringFieldSize(utf8Length(e.message)) + stringFieldSize(utf8Length(e.path)) + varintFieldSize(e.opIndex);
 
