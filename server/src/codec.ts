@@ -54,7 +54,9 @@ const TIME_TAG = (4 << 3) | 0; // Txn.time_ms, varint
  * lets a later occurrence of a scalar field override an earlier one, so it is not re-encoded.
  */
 export function stampTime(txn: Uint8Array, timeMs: number): Uint8Array {
-  const out = new Uint8Array(txn.length + 1 + 10);
+  // From Buffer's shared pool: an ArrayBuffer of its own per write cost every scavenge a sweep of
+  // its external memory (the entry is copied into the log's slabs and dies young either way).
+  const out = Buffer.allocUnsafe(txn.length + 1 + 10);
   out.set(txn, 0);
   let at = txn.length;
   out[at++] = TIME_TAG;

@@ -7,6 +7,7 @@
  */
 
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, RaftInvariantError } from './errors.js';
+import { EntryColumns } from './entry-columns.js';
 import type { ConfState, Entry, HardState, SnapshotMeta } from './types.js';
 
 export interface InitialState {
@@ -69,8 +70,8 @@ export class MemoryStorage implements Storage {
    */
   private baseIndex = 0;
   private baseTerm = 0;
-  /** ents[i] has index baseIndex + 1 + i. */
-  private ents: Entry[] = [];
+  /** ents entry i has index baseIndex + 1 + i. */
+  private readonly ents = new EntryColumns();
   /** the entrySize() of ents, summed */
   private bytes = 0;
 
@@ -94,7 +95,7 @@ export class MemoryStorage implements Storage {
     if (index < this.baseIndex) throw new ErrCompacted(index, this.firstIndex());
     if (index > this.lastIndex()) throw new ErrUnavailable(index, this.lastIndex());
     if (index === this.baseIndex) return this.baseTerm;
-    return this.ents[index - this.baseIndex - 1]!.term;
+    return this.ents.term(index - this.baseIndex - 1);
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
@@ -102,7 +103,14 @@ export class MemoryStorage implements Storage {
     if (hi > this.lastIndex() + 1) throw new ErrUnavailable(hi - 1, this.lastIndex());
     const from = lo - this.baseIndex - 1;
     const to = hi - this.baseIndex - 1;
-    return this.ents.slice(from, from + countWithinSize(this.ents, from, to, maxBytes));
+    const out: Entry[] = [];
+    let size = 0;
+    for (let i = from; i < to; i++) {
+      size += this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+      if (size > maxBytes && out.length > 0) break;
+      out.push(this.ents.get(i, this.baseIndex + 1 + i));
+    }
+    return out;
   }
 
   snapshot(): SnapshotMeta {
@@ -128,8 +136,8 @@ export class MemoryStorage implements Storage {
     }
     const skip = Math.max(0, this.baseIndex + 1 - first);
     const keep = first + skip - this.baseIndex - 1;
-    for (let i = keep; i < this.ents.length; i++) this.bytes -= entrySize(this.ents[i]!);
-    this.ents.length = keep;
+    for (let i = keep; i < this.ents.length; i++) this.bytes -= this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+    this.ents.truncate(keep);
     for (let i = skip; i < entries.length; i++) {
       this.ents.push(entries[i]!);
       this.bytes += entrySize(entries[i]!);
@@ -142,7 +150,7 @@ export class MemoryStorage implements Storage {
     this.snap = { index: meta.index, term: meta.term, conf: copyConfState(meta.conf) };
     this.baseIndex = meta.index;
     this.baseTerm = meta.term;
-    this.ents = [];
+    this.ents.clear();
     this.bytes = 0;
   }
 
@@ -180,7 +188,7 @@ export class MemoryStorage implements Storage {
     let bytes = this.bytes;
     let n = 0;
     const limit = upTo - this.baseIndex;
-    while (n < limit && bytes > maxBytes) bytes -= entrySize(this.ents[n++]!);
+    while (n < limit && bytes > maxBytes) bytes -= this.ents.dataLength(n++) + ENTRY_OVERHEAD_BYTES;
     if (n > 0) this.dropThrough(this.baseIndex + n, bytes);
     return n;
   }
@@ -190,8 +198,8 @@ export class MemoryStorage implements Storage {
     const n = index - this.baseIndex;
     this.baseTerm = this.term(index);
     if (bytesLeft !== undefined) this.bytes = bytesLeft;
-    else for (let i = 0; i < n; i++) this.bytes -= entrySize(this.ents[i]!);
-    this.ents = this.ents.slice(n);
+    else for (let i = 0; i < n; i++) this.bytes -= this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+    this.ents.dropFirst(n);
     this.baseIndex = index;
   }
 }
