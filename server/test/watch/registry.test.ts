@@ -86,6 +86,21 @@ describe('event history and watch restore', () => {
     assert.deepEqual([...h.since(0)].map((c) => c.zxid), [13, 14, 15]);
   });
 
+  it('gives back each held change as it was appended, across the wrap of the ring and a reset', () => {
+    const types = ['NODE_CREATED', 'NODE_DELETED', 'NODE_DATA_CHANGED', 'NODE_CHILDREN_CHANGED'] as const;
+    const changes = Array.from({ length: 11 }, (_, i) => ({ type: types[i % 4]!, path: `/p${i}`, zxid: 2 ** 40 + Math.floor(i / 2) }));
+    const h = new EventHistory(7, 0);
+    for (const c of changes) h.append(c);
+    assert.equal(h.size, 7);
+    assert.deepEqual([...h.since(0)], changes.slice(4));
+    assert.equal(h.covers(2 ** 40), false, 'changes after zxid 2^40 were dropped');
+    assert.equal(h.covers(2 ** 40 + 1), true, 'every change after the newest dropped one is held');
+    h.reset(2 ** 41);
+    assert.deepEqual([...h.since(0)], []);
+    h.append(changes[0]!);
+    assert.deepEqual([...h.since(0)], [changes[0]]);
+  });
+
   function world() {
     const fsm = new StateMachine();
     const history = new EventHistory(1000, 0);
