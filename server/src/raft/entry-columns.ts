@@ -2,9 +2,9 @@
  * The entries MemoryStorage holds, kept in columns rather than as objects: terms, types, and where
  * each entry's data lies in append-only byte slabs. A member keeps up to `logMemoryBytes` (64 MiB by
  * default) of applied entries for followers that lag, so every write's entry outlived the young
- * generation: an object, a view and an ArrayBuffer per entry that each scavenge copied once and
- * then promoted, two thirds of what a scavenge copied under load (bench/analysis.md, "The
- * scavenges behind the 4x4 tail"). Here an entry held costs the scavenger nothing: its data is
+ * generation: an object, a view and an ArrayBuffer per entry that a scavenge copied and then
+ * promoted, and every full collection traced after (bench/analysis.md, "The log and the watch
+ * history in columns"). Here an entry held costs the collector nothing: its data is
  * copied into a slab (large data is held as it is), its numbers go into typed arrays, and `get`
  * makes the Entry object anew for whoever asks (short-lived: a batch to send, an entry to apply).
  *
