@@ -106,7 +106,7 @@ export class MemoryStorage implements Storage {
     const out: Entry[] = [];
     let size = 0;
     for (let i = from; i < to; i++) {
-      size += this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+      size += this.heldSize(i);
       if (size > maxBytes && out.length > 0) break;
       out.push(this.ents.get(i, this.baseIndex + 1 + i));
     }
@@ -136,7 +136,7 @@ export class MemoryStorage implements Storage {
     }
     const skip = Math.max(0, this.baseIndex + 1 - first);
     const keep = first + skip - this.baseIndex - 1;
-    for (let i = keep; i < this.ents.length; i++) this.bytes -= this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+    for (let i = keep; i < this.ents.length; i++) this.bytes -= this.heldSize(i);
     this.ents.truncate(keep);
     for (let i = skip; i < entries.length; i++) {
       this.ents.push(entries[i]!);
@@ -188,9 +188,14 @@ export class MemoryStorage implements Storage {
     let bytes = this.bytes;
     let n = 0;
     const limit = upTo - this.baseIndex;
-    while (n < limit && bytes > maxBytes) bytes -= this.ents.dataLength(n++) + ENTRY_OVERHEAD_BYTES;
+    while (n < limit && bytes > maxBytes) bytes -= this.heldSize(n++);
     if (n > 0) this.dropThrough(this.baseIndex + n, bytes);
     return n;
+  }
+
+  /** The entrySize() of held entry i (0 is the first held). */
+  private heldSize(i: number): number {
+    return this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
   }
 
   /** Drops the entries through `index`; `bytesLeft`, when the caller summed it already, is what stays. */
@@ -198,7 +203,7 @@ export class MemoryStorage implements Storage {
     const n = index - this.baseIndex;
     this.baseTerm = this.term(index);
     if (bytesLeft !== undefined) this.bytes = bytesLeft;
-    else for (let i = 0; i < n; i++) this.bytes -= this.ents.dataLength(i) + ENTRY_OVERHEAD_BYTES;
+    else for (let i = 0; i < n; i++) this.bytes -= this.heldSize(i);
     this.ents.dropFirst(n);
     this.baseIndex = index;
   }
