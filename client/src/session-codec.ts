@@ -1,8 +1,8 @@
 /**
- * The Session stream's codec on the client's side: the requests every read and write sends are
- * encoded, and the responses and watch events they get back decoded, by hand; any other message
- * (a connect, a multi, watches, ...) goes through proto-loader's serializer and deserializer, as
- * before. The member does the same on its side (server/src/api/session-down.ts, session-up.ts).
+ * The Session stream's codec on the client's side: the requests every session and every read and
+ * write sends are encoded, and the responses and watch events they get back decoded, by hand; any
+ * other message (a multi, watches, a connect restoring watches, ...) goes through proto-loader's
+ * serializer and deserializer, as before. The member does the same on its side (server/src/api/session-down.ts, session-up.ts).
  *
  * Why: under the benchmark's reads the members' main threads were busy a quarter of the time, the
  * rest of the machine left to the load generators, which run this client (docs/design.md); and
@@ -40,7 +40,7 @@ function names(values: Readonly<Record<string, number>>): Map<number, string> {
 
 /** SessionRequest's op fields encoded here, by the request's `op`. */
 const REQUEST_FIELDS = new Map(Object.entries({
-  ping: 3, create: 4, delete: 5, exists: 6, getData: 7, setData: 8, getChildren: 9, sync: 12, close: 18,
+  connect: 2, ping: 3, create: 4, delete: 5, exists: 6, getData: 7, setData: 8, getChildren: 9, sync: 12, close: 18,
 }));
 const LINEARIZABLE_TAG = (19 << 3) | WireType.Varint;
 
@@ -53,6 +53,12 @@ interface OpFields {
   withStat?: boolean | null;
   version?: number | null;
   watch?: boolean | null;
+  // connect
+  sessionId?: number | null;
+  secret?: Uint8Array | null;
+  timeoutMs?: number | null;
+  lastZxid?: number | null;
+  watches?: object | null;
 }
 
 const utf8Length = (value: string | null | undefined): number => (value ? Buffer.byteLength(value, 'utf8') : 0);
@@ -72,6 +78,10 @@ function opSize(op: string, o: OpFields, pathBytes: number): number {
     case 'ping':
     case 'close':
       return 0;
+    case 'connect':
+      // Watches to restore (a session moving to another member): proto-loader's business.
+      if (o.watches !== undefined && o.watches !== null) return -1;
+      return varintFieldSize(num(o.sessionId)) + bytesSize(o.secret) + varintFieldSize(num(o.timeoutMs)) + varintFieldSize(num(o.lastZxid));
     case 'create': {
       const kind = kindNumber(o.kind);
       if (kind === undefined) return -1;
@@ -98,6 +108,13 @@ const int32 = (value: number | null | undefined): number => (value ?? 0) | 0;
 
 function writeOp(w: WireWriter, op: string, o: OpFields, pathBytes: number): void {
   if (op === 'ping' || op === 'close') return;
+  if (op === 'connect') {
+    w.varint(1, num(o.sessionId));
+    if (o.secret) w.optionalBytes(2, o.secret);
+    w.varint(3, num(o.timeoutMs));
+    w.varint(4, num(o.lastZxid));
+    return;
+  }
   w.string(1, o.path ?? '', pathBytes);
   switch (op) {
     case 'create':
@@ -141,6 +158,7 @@ export function serializeSessionUp(up: SessionUp): Buffer {
     if (field === undefined || body === undefined || body === null) return generic.requestSerialize(up);
     // proto-loader also takes bytes as base64 strings or arrays of numbers: its business.
     if (body.data !== undefined && body.data !== null && !(body.data instanceof Uint8Array)) return generic.requestSerialize(up);
+    if (body.secret !== undefined && body.secret !== null && !(body.secret instanceof Uint8Array)) return generic.requestSerialize(up);
     const pathBytes = utf8Length(body.path);
     const inner = opSize(op!, body, pathBytes);
     if (inner < 0) return generic.requestSerialize(up);
@@ -176,7 +194,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** SessionResponse's result fields decoded here. */
 const RESULT_NAMES: Partial<Record<number, string>> = {
-  5: 'ping', 6: 'create', 7: 'delete', 8: 'exists', 9: 'getData', 10: 'setData', 11: 'getChildren', 14: 'sync', 20: 'close', 21: 'event',
+  4: 'connect', 5: 'ping', 6: 'create', 7: 'delete', 8: 'exists', 9: 'getData', 10: 'setData', 11: 'getChildren', 14: 'sync', 20: 'close', 21: 'event',
 };
 
 function varint(r: WireReader, wireType: number): number {
@@ -184,6 +202,7 @@ function varint(r: WireReader, wireType: number): number {
   return r.varint();
 }
 const int32Of = (r: WireReader, wireType: number): number => (varint(r, wireType) % 0x1_0000_0000) | 0;
+const uint32 = (r: WireReader, wireType: number): number => (wireType === WireType.Varint ? r.uint32() : varint(r, wireType));
 
 function string(r: WireReader, wireType: number): string {
   if (wireType !== WireType.Bytes) throw notHandled('wire type');
@@ -223,11 +242,22 @@ function readResult(r: WireReader, field: number): object {
   let children: string[] | undefined;
   let type: string | number = EVENT_NAMES.get(0) ?? 0;
   let zxid = 0;
+  let connect: { sessionId: number; secret: Buffer; timeoutMs: number; memberId: number } | undefined;
   while (!r.done) {
     const t = r.varint();
     const f = t >>> 3;
     const w = t & 7;
     switch (field) {
+      case 4: // connect: sessionId, secret, timeoutMs, memberId
+        connect ??= { sessionId: 0, secret: EMPTY, timeoutMs: 0, memberId: 0 };
+        if (f === 1) connect.sessionId = varint(r, w);
+        else if (f === 2) {
+          if (w !== WireType.Bytes) throw notHandled('wire type');
+          connect.secret = r.bytesView() as Buffer;
+        } else if (f === 3) connect.timeoutMs = uint32(r, w);
+        else if (f === 4) connect.memberId = uint32(r, w);
+        else r.skip(w);
+        break;
       case 6: // create: path, stat
         if (f === 1) path = string(r, w);
         else if (f === 2) stat = readStat(r, w);
@@ -267,6 +297,7 @@ function readResult(r: WireReader, field: number): object {
     }
   }
   switch (field) {
+    case 4: return connect ?? { sessionId: 0, secret: EMPTY, timeoutMs: 0, memberId: 0 };
     case 6: return { path, stat };
     case 8: case 10: return { stat };
     case 9: return { data, stat };

@@ -22,7 +22,9 @@ const data = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLengt
 const kinds = Object.keys(enumValues('conclave.v1.NodeKind'));
 
 /** Requests as the client makes them (`op` naming the member), the hand-encoded kinds and others. */
+const u32 = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
 const hotRequest = fc.oneof(
+  fc.record({ sessionId: u64, secret: data, timeoutMs: u32, lastZxid: u64, watches: fc.constant(null) }, { requiredKeys: [] }).map((connect) => ({ op: 'connect', connect })),
   fc.constant({ op: 'ping', ping: {} }),
   fc.constant({ op: 'close', close: {} }),
   fc.record({ path: text, data, kind: fc.constantFrom(...kinds), ttlMs: i64, leaseId: u64, withStat: fc.boolean() }, { requiredKeys: ['path'] }).map((create) => ({ op: 'create', create })),
@@ -34,7 +36,7 @@ const hotRequest = fc.oneof(
   text.map((path) => ({ op: 'sync', sync: { path } })),
 );
 const otherRequest = fc.oneof(
-  fc.record({ timeoutMs: fc.nat(100_000), sessionId: u64 }).map((connect) => ({ op: 'connect', connect })),
+  fc.record({ timeoutMs: fc.nat(100_000), sessionId: u64, watches: fc.record({ relativeZxid: u64, dataWatches: fc.array(text, { maxLength: 2 }) }) }).map((connect) => ({ op: 'connect', connect })),
   fc.array(text.map((path) => ({ delete: { path } })), { maxLength: 3 }).map((ops) => ({ op: 'multi', multi: { ops } })),
 );
 const request = (op: fc.Arbitrary<object>) => fc.tuple(u64, fc.boolean(), op).map(([id, linearizable, o]) => ({ id, linearizable, ...o }));
@@ -58,8 +60,8 @@ const result = fc.oneof(
   fc.record({ type: fc.constantFrom(...Object.keys(enumValues('conclave.v1.EventType'))), path: text, zxid: u64 }, { requiredKeys: [] }).map((event) => ({ event })),
   error.map((e) => ({ error: e })),
   fc.record({ error, setData: fc.record({ stat: maybeStat }) }),
-  // left to proto-loader: a connect, a multi
-  fc.record({ sessionId: u64, secret: data, timeoutMs: fc.nat(100_000), memberId: fc.nat(7) }).map((connect) => ({ connect })),
+  fc.record({ sessionId: u64, secret: data, timeoutMs: u32, memberId: u32 }, { requiredKeys: [] }).map((connect) => ({ connect })),
+  // left to proto-loader: a multi
   fc.constant({ multi: { results: [{ delete: {} }] } }),
 );
 const response = fc.tuple(u64, u64, result).map(([id, zxid, r]) => ({ id, zxid, ...r }));
@@ -81,6 +83,9 @@ describe('client: the Session stream codec', () => {
     // requests (1) of 8 bytes: id (1) = 1; getData (7) of 4 bytes: path (1) "/a"; watch=false left out
     assert.deepEqual([...hand], [0x0a, 0x08, 0x08, 0x01, 0x3a, 0x04, 0x0a, 0x02, 0x2f, 0x61]);
     assert.ok(hand.length < method.requestSerialize(up).length);
+    // a new session's connect: requests (1) of 7 bytes: id (1) = 1; connect (2) of 3 bytes: timeoutMs (3) = 5000
+    const connect = { requests: [{ id: 1, op: 'connect', connect: { sessionId: 0, secret: Buffer.alloc(0), timeoutMs: 5000, lastZxid: 0, watches: null } }] } as SessionUp;
+    assert.deepEqual([...serializeSessionUp(connect)], [0x0a, 0x07, 0x08, 0x01, 0x12, 0x03, 0x18, 0x88, 0x27]);
   });
 
   it('leaves data given as a string or an array to proto-loader', () => {

@@ -1,8 +1,8 @@
 /**
  * The Session method's response serializer: one SessionDown from a stream's responses, written by
- * hand for the responses every read and write gets (ping, create, delete, exists, getData,
- * setData, getChildren, sync, a bare error), through protobufjs for the rest (connect, multi,
- * multiRead, watches, ...), and copied as they are for items already encoded (a watch event,
+ * hand for the responses every session and every read and write gets (connect, ping, create,
+ * delete, exists, getData, setData, getChildren, sync, a bare error), through protobufjs for the
+ * rest (multi, multiRead, watches, ...), and copied as they are for items already encoded (a watch event,
  * encoded once for all its sessions).
  *
  * Why by hand: protobufjs's path copied each response into a message object (`fromObject`) and
@@ -37,6 +37,7 @@ interface HandResponse {
   id?: number;
   zxid?: number;
   error?: ErrorFields | null;
+  connect?: { sessionId: number; secret: Uint8Array; timeoutMs: number; memberId: number } | null;
   ping?: object | null;
   create?: { path: string; stat?: Stat | null } | null;
   delete?: object | null;
@@ -48,12 +49,13 @@ interface HandResponse {
 }
 
 /** Every field a hand-written response may carry. */
-const HAND_FIELDS = new Set(['id', 'zxid', 'error', 'ping', 'create', 'delete', 'exists', 'getData', 'setData', 'getChildren', 'sync']);
+const HAND_FIELDS = new Set(['id', 'zxid', 'error', 'connect', 'ping', 'create', 'delete', 'exists', 'getData', 'setData', 'getChildren', 'sync']);
 
 const enum Field {
   Id = 1,
   Zxid = 2,
   Error = 3,
+  Connect = 4,
   Ping = 5,
   Create = 6,
   Delete = 7,
@@ -159,7 +161,11 @@ class SessionDownWriter {
     let stat = -1;
     let text = 0;
     let result = -1;
-    if (present(r.create)) {
+    if (present(r.connect)) {
+      const c = r.connect;
+      const secret = c.secret.length;
+      result = varintFieldSize(c.sessionId) + (secret === 0 ? 0 : messageSize(secret)) + varintFieldSize(c.timeoutMs) + varintFieldSize(c.memberId);
+    } else if (present(r.create)) {
       stat = statOf(r.create.stat);
       text = utf8Length(r.create.path);
       result = stringFieldSize(text);
@@ -211,7 +217,14 @@ class SessionDownWriter {
     if (result < 0) return name;
     const statBytes = this.sizes[i * 4 + 2]!;
     const text = this.sizes[i * 4 + 3]!;
-    if (present(r.create)) {
+    if (present(r.connect)) {
+      const c = r.connect;
+      w.header(Field.Connect, result);
+      w.varint(1, c.sessionId);
+      w.optionalBytes(2, c.secret);
+      w.varint(3, c.timeoutMs);
+      w.varint(4, c.memberId);
+    } else if (present(r.create)) {
       w.header(Field.Create, result);
       w.string(1, r.create.path, text);
       if (present(r.create.stat)) writeStat(w, 2, r.create.stat, statBytes);

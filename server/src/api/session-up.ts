@@ -1,10 +1,10 @@
 /**
  * The Session method's request deserializer: a SessionUp decoded by hand when every request in it
- * is one of those every read and write sends (ping, create, delete, exists, getData, setData,
- * getChildren, sync, close), into the objects proto-loader makes (every field present, enums as
- * names, `op` naming the one set, bytes as views into the message); anything else (a connect, a
- * multi, watches, an unknown field, malformed bytes) goes to proto-loader's deserializer, which
- * decides as it did before.
+ * is one of those every session and every read and write sends (connect without watches to
+ * restore, ping, create, delete, exists, getData, setData, getChildren, sync, close), into the
+ * objects proto-loader makes (every field present, enums as names, `op` naming the one set, bytes
+ * as views into the message); anything else (a multi, watches, an unknown field, malformed bytes)
+ * goes to proto-loader's deserializer, which decides as it did before.
  *
  * Why: proto-loader decodes into protobufjs message objects, then copies them into plain ones
  * (toObject): two objects per request and per operation where this makes one, on every request a
@@ -25,6 +25,7 @@ const reader = new WireReader(EMPTY, 0, 0, notHandled);
 
 /** SessionRequest's op fields decoded here, by field number. */
 const enum Op {
+  Connect = 2,
   Ping = 3,
   Create = 4,
   Delete = 5,
@@ -43,6 +44,7 @@ function varint(r: WireReader, wireType: number): number {
   return r.varint();
 }
 const int32 = (r: WireReader, wireType: number): number => (varint(r, wireType) % 0x1_0000_0000) | 0;
+const uint32 = (r: WireReader, wireType: number): number => (wireType === WireType.Varint ? r.uint32() : varint(r, wireType));
 const bool = (r: WireReader, wireType: number): boolean => varint(r, wireType) !== 0;
 
 function string(r: WireReader, wireType: number): string {
@@ -65,6 +67,20 @@ function fields(r: WireReader, read: (field: number, wireType: number) => boolea
 
 function readOp(r: WireReader, field: number): object {
   switch (field) {
+    case Op.Connect: {
+      const c = { sessionId: 0, secret: EMPTY, timeoutMs: 0, lastZxid: 0, watches: null };
+      fields(r, (f, w) => {
+        if (f === 1) c.sessionId = varint(r, w);
+        else if (f === 2) c.secret = bytes(r, w);
+        else if (f === 3) c.timeoutMs = uint32(r, w);
+        else if (f === 4) c.lastZxid = varint(r, w);
+        // Watches to restore (a session moving to this member): proto-loader's business.
+        else if (f === 5) throw notHandled('watches');
+        else return false;
+        return true;
+      });
+      return c;
+    }
     case Op.Create: {
       const c = { path: '', data: EMPTY, kind: 'PERSISTENT' as string | number, ttlMs: 0, leaseId: 0, withStat: false };
       fields(r, (f, w) => {
@@ -126,6 +142,7 @@ function readOp(r: WireReader, field: number): object {
 }
 
 const OP_NAMES: Partial<Record<number, string>> = {
+  [Op.Connect]: 'connect',
   [Op.Ping]: 'ping',
   [Op.Create]: 'create',
   [Op.Delete]: 'delete',

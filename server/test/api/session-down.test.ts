@@ -32,9 +32,9 @@ const result = fc.oneof(
   fc.record({ children: fc.array(text, { maxLength: 5 }), stat: maybeStat }).map((getChildren) => ({ getChildren })),
   text.map((path) => ({ sync: { path } })),
   error.map((e) => ({ error: e })),
-  // protobufjs's: a failed multi with its per-op results, a connect, an event
-  fc.record({ error, multi: fc.constant({ results: [{ error: { code: 'NO_NODE', message: 'x', path: '/x', opIndex: 0 } }] }) }),
   fc.record({ sessionId: u64, secret: data, timeoutMs: fc.nat(100_000), memberId: fc.nat(7) }).map((connect) => ({ connect })),
+  // protobufjs's: a failed multi with its per-op results, an event
+  fc.record({ error, multi: fc.constant({ results: [{ error: { code: 'NO_NODE', message: 'x', path: '/x', opIndex: 0 } }] }) }),
   fc.record({ type: fc.constantFrom('NODE_CREATED', 'NODE_DELETED'), path: text, zxid: u64 }).map((event) => ({ event })),
 );
 const response = fc.tuple(u64, u64, result).map(([id, zxid, r]) => ({ id, zxid, ...r }) as SessionResponse);

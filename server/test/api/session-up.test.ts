@@ -24,6 +24,7 @@ const i32 = fc.oneof(fc.constant(-1), fc.constant(0), fc.integer({ min: -(2 ** 3
 const path = fc.oneof(fc.constant(''), fc.constant('/a/b'), fc.string({ unit: 'grapheme', maxLength: 30 }));
 const data = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
 const hot = fc.oneof(
+  fc.record({ sessionId: u64, secret: data, timeoutMs: fc.integer({ min: 0, max: 2 ** 32 - 1 }), lastZxid: u64 }, { requiredKeys: [] }).map((connect) => ({ connect })),
   fc.constant({ ping: {} }),
   fc.constant({ close: {} }),
   fc.record({ path, data, kind: fc.constantFrom(...NODE_KINDS), ttlMs: i64, leaseId: u64, withStat: fc.boolean() }, { requiredKeys: [] }).map((create) => ({ create })),
@@ -36,7 +37,7 @@ const hot = fc.oneof(
 );
 /** requests left to proto-loader */
 const other = fc.oneof(
-  fc.record({ timeoutMs: fc.nat(100_000), sessionId: u64 }).map((connect) => ({ connect })),
+  fc.record({ timeoutMs: fc.nat(100_000), sessionId: u64, watches: fc.record({ relativeZxid: u64, dataWatches: fc.array(path, { maxLength: 2 }) }) }).map((connect) => ({ connect })),
   fc.array(fc.record({ path }).map((d) => ({ delete: d })), { maxLength: 3 }).map((ops) => ({ multi: { ops } })),
   fc.record({ path, mode: fc.constantFrom('PERSISTENT_WATCH', 'PERSISTENT_RECURSIVE_WATCH') }).map((addWatch) => ({ addWatch })),
 );
