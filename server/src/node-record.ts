@@ -47,7 +47,7 @@ export class NodeRecordWriter implements RecordWriter {
     this.path = path;
     this.node = node;
     const pathBytes = (this.pathBytes = Buffer.byteLength(path));
-    const dataBytes = node.data.length;
+    const dataBytes = node.dataLength;
     const statBytes = (this.statBytes =
       varintFieldSize(node.czxid) + varintFieldSize(node.mzxid) + varintFieldSize(node.pzxid) + varintFieldSize(node.ctime) + varintFieldSize(node.mtime) +
       varintFieldSize(node.version) + varintFieldSize(node.cversion) + varintFieldSize(node.ephemeralOwner));
@@ -63,7 +63,7 @@ export class NodeRecordWriter implements RecordWriter {
 
   writeTo(out: Buffer, at: number): void {
     const node = this.node!;
-    const dataBytes = node.data.length;
+    const dataBytes = node.dataLength;
     out[at++] = RECORD_NODE_TAG;
     at = writeVarint(out, at, this.nodeBytes);
     out[at++] = PATH_TAG;
@@ -110,7 +110,8 @@ const dataSlabs = new ByteSlabs();
  * The node of a node record, built straight from bytes [start, end) of `input` into `out` (its
  * data copied out of them: they are part of a chunk of the snapshot file); false when the record
  * is not a node record (the header and sessions go through protobufjs). Fields in any order and
- * unknown fields are accepted, as protobuf requires. Allocates only the node, its path and its data.
+ * unknown fields are accepted, as protobuf requires. Allocates only the node and its path (its data
+ * is copied into shared slabs: ZNode.setDataIn).
  */
 export function decodeNodeRecord(input: Uint8Array, start: number, end: number, out: DecodedNode): boolean {
   if (end <= start || input[start] !== RECORD_NODE_TAG) return false;
@@ -119,7 +120,9 @@ export function decodeNodeRecord(input: Uint8Array, start: number, end: number, 
   r.enter(RECORD_NODE_TAG & 7);
   if (r.limit !== end) return false; // more fields after the node: leave it to protobufjs
   let path = '';
-  let data: Uint8Array = EMPTY;
+  let dataLength = 0;
+  let dataIn: Uint8Array = EMPTY;
+  let dataAt = 0;
   let kind = 0;
   let ttl = 0;
   let czxid = 0, mzxid = 0, pzxid = 0, ctime = 0, mtime = 0, version = 0, cversion = 0, owner = 0;
@@ -130,7 +133,9 @@ export function decodeNodeRecord(input: Uint8Array, start: number, end: number, 
         path = r.string();
         break;
       case DATA_TAG:
-        data = r.bytesCopy(dataSlabs);
+        dataLength = r.bytesPlaced(dataSlabs);
+        dataIn = dataSlabs.placedIn;
+        dataAt = dataSlabs.placedAt;
         break;
       case STAT_TAG: {
         const nodeEnd = r.enter(STAT_TAG & 7);
@@ -168,7 +173,8 @@ export function decodeNodeRecord(input: Uint8Array, start: number, end: number, 
   }
   const kindName: NodeKind | undefined = NODE_KINDS[kind];
   if (kindName === undefined) throw new MalformedNodeRecordError(`node ${path} has unknown kind ${kind}`);
-  const node = new ZNode(data, kindName, czxid, ctime, owner, ttl);
+  const node = new ZNode(EMPTY, kindName, czxid, ctime, owner, ttl);
+  if (dataLength > 0) node.setDataIn(dataIn, dataAt, dataLength);
   node.mzxid = mzxid;
   node.pzxid = pzxid;
   node.mtime = mtime;

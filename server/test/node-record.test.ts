@@ -95,6 +95,30 @@ describe('snapshot node records, by hand', () => {
     );
   });
 
+  it('keep each decoded node\'s data apart though nodes share slabs, and let it be replaced', () => {
+    fc.assert(
+      fc.property(fc.array(nodeArb, { minLength: 1, maxLength: 400 }), fc.nat(), (records, pick) => {
+        const encoded = records.map(({ path, node }) => encodeNodeRecord(path, node));
+        const decoded = encoded.map((bytes) => decode(bytes)!.node!);
+        for (const bytes of encoded) bytes.fill(0xee);
+        const expected = records.map(({ node }) => Buffer.from(node.data).toString('hex'));
+        decoded.forEach((node, i) => {
+          assert.equal(Buffer.from(node.data).toString('hex'), expected[i]);
+          assert.equal(node.dataLength, node.data.length);
+          assert.equal(node.stat().dataLength, node.data.length);
+        });
+        const replaced = decoded[pick % decoded.length]!;
+        replaced.data = Buffer.from('replaced');
+        decoded.forEach((node, i) => {
+          const want = node === replaced ? Buffer.from('replaced').toString('hex') : expected[i];
+          assert.equal(Buffer.from(node.data).toString('hex'), want);
+          assert.equal(node.dataLength, node.data.length);
+        });
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('leave other records to protobufjs, and refuse cut or garbled node records with a typed error', () => {
     assert.equal(decode(recordCodec.encode({ session: { id: 5, timeoutMs: 10, secret: Buffer.alloc(4), lease: false, owner: 1 } })), undefined);
     const node = new ZNode(Buffer.from('value'), 'PERSISTENT', 7, 1000, 0, 0);

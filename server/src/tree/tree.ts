@@ -69,9 +69,18 @@ export class ZNode {
   mtime: number;
   version = 0;
   cversion = 0;
+  /**
+   * The data: `bytes` itself (dataAt -1), or bytes [dataAt, dataAt + size) of a slab shared with
+   * other nodes' data (a restored snapshot's: ByteSlabs), viewed when read: a view per restored
+   * node is an object the garbage collector copies twice (bench/analysis.md, "Restored node data
+   * in slabs").
+   */
+  private bytes: Uint8Array;
+  private dataAt = -1;
+  private size: number;
 
   constructor(
-    public data: Uint8Array,
+    data: Uint8Array,
     readonly kind: NodeKind,
     readonly czxid: number,
     readonly ctime: number,
@@ -80,9 +89,37 @@ export class ZNode {
     /** ms, for TTL kinds; else 0 */
     readonly ttl: number,
   ) {
+    this.bytes = data;
+    this.size = data.length;
     this.mzxid = czxid;
     this.pzxid = czxid;
     this.mtime = ctime;
+  }
+
+  get data(): Uint8Array {
+    return this.dataAt < 0 ? this.bytes : this.bytes.subarray(this.dataAt, this.dataAt + this.size);
+  }
+
+  set data(data: Uint8Array) {
+    this.bytes = data;
+    this.dataAt = -1;
+    this.size = data.length;
+  }
+
+  /** bytes of data */
+  get dataLength(): number {
+    return this.size;
+  }
+
+  /** Makes bytes [at, at + length) of `slab` the data; the slab is not written there again. */
+  setDataIn(slab: Uint8Array, at: number, length: number): void {
+    if (at === 0 && length === slab.length) {
+      this.data = slab;
+    } else {
+      this.bytes = slab;
+      this.dataAt = at;
+      this.size = length;
+    }
   }
 
   get numChildren(): number {
@@ -100,7 +137,7 @@ export class ZNode {
       cversion: this.cversion,
       aversion: 0, // ACLs are not implemented: no ACL ever changes
       ephemeralOwner: this.ephemeralOwner,
-      dataLength: this.data.length,
+      dataLength: this.dataLength,
       numChildren: this.numChildren,
     };
   }
@@ -274,7 +311,7 @@ export class DataTree {
       throw new BadVersionError(`version of ${path} is ${node.version}, not ${version}`, { path });
     }
     const before = { data: node.data, mzxid: node.mzxid, mtime: node.mtime, version: node.version };
-    this.dataBytes += data.length - node.data.length;
+    this.dataBytes += data.length - node.dataLength;
     node.data = data;
     node.mzxid = zxid;
     node.mtime = time;
@@ -282,7 +319,7 @@ export class DataTree {
     return {
       node,
       undo: () => {
-        this.dataBytes += before.data.length - node.data.length;
+        this.dataBytes += before.data.length - node.dataLength;
         node.data = before.data;
         node.mzxid = before.mzxid;
         node.mtime = before.mtime;
@@ -309,7 +346,7 @@ export class DataTree {
       this.restoringParent = undefined;
       this.nodes.set(path, node);
       node.children = existing.children;
-      this.dataBytes += node.data.length - existing.data.length;
+      this.dataBytes += node.dataLength - existing.dataLength;
       return;
     }
     // Siblings come one after the other in a snapshot: their parent is looked up once.
@@ -339,7 +376,7 @@ export class DataTree {
   }
 
   private track(path: string, node: ZNode): void {
-    this.dataBytes += node.data.length;
+    this.dataBytes += node.dataLength;
     if (node.ephemeralOwner !== 0) {
       let owned = this.ephemerals.get(node.ephemeralOwner);
       if (owned === undefined) this.ephemerals.set(node.ephemeralOwner, (owned = new Set()));
@@ -353,7 +390,7 @@ export class DataTree {
     this.nodes.delete(path);
     parent.children!.delete(path);
     if (parent.children!.size === 0) parent.children = undefined;
-    this.dataBytes -= node.data.length;
+    this.dataBytes -= node.dataLength;
     if (node.ephemeralOwner !== 0) {
       const owned = this.ephemerals.get(node.ephemeralOwner)!;
       owned.delete(path);
