@@ -2,7 +2,8 @@
  * The Session stream's codec on the client's side: the requests every session and every read and
  * write sends are encoded, and the responses and watch events they get back decoded, by hand; any
  * other message (a multi, watches, a connect restoring watches, ...) goes through proto-loader's
- * serializer and deserializer, as before. The member does the same on its side (server/src/api/session-down.ts, session-up.ts).
+ * serializer and deserializer, as before. The member does the same on its side
+ * (server/src/api/session-down.ts, session-up.ts).
  *
  * Why: under the benchmark's reads the members' main threads were busy a quarter of the time, the
  * rest of the machine left to the load generators, which run this client (docs/design.md); and
