@@ -260,7 +260,7 @@ export class Workloads {
         note: results.some((r) => r.errors) ? `${results.reduce((s, r) => s + r.errors, 0)} batches failed and were retried (first: ${results.find((r) => r.firstError)?.firstError})` : undefined,
       },
       memory: {
-        title: `memory per znode with ${created} znodes (mean of members; heap: ${this.cluster.system === 'zookeeper' ? 'JVM after full GC' : this.cluster.system === 'etcd' ? 'Go heap alloc' : 'V8 heap used'})`,
+        title: `memory per znode with ${created} znodes (mean of members; heap: ${this.cluster.system === 'zookeeper' ? 'JVM after full GC' : this.cluster.system === 'etcd' ? 'Go heap alloc' : 'V8 heap used + external'})`,
         value: heap ?? rss,
         unit: 'B',
         params: { znodes: created, rssPerZnode: rss, heapPerZnode: heap, rssAfterMB: after.map((m) => Math.round(m.rssBytes / 2 ** 20)), heapAfterMB: after.map((m) => (m.heapBytes ? Math.round(m.heapBytes / 2 ** 20) : undefined)) },

@@ -103,7 +103,11 @@ export class ConclaveCluster extends MemberProcesses implements Cluster {
 
   async memory(id: number): Promise<MemoryReading> {
     const text = await this.metrics(id);
-    return { rssBytes: rssBytes(this.pid(id)), heapBytes: metric(text, 'conclave_nodejs_heap_size_used_bytes') ?? metric(text, 'conclave_process_nodejs_heap_size_used_bytes') };
+    // V8's heap leaves out the bytes of ArrayBuffers (the nodes' data, the log's slabs, the tree's
+    // index), which a JVM's heap holds: Node's external memory counts them.
+    const heap = metric(text, 'conclave_nodejs_heap_size_used_bytes');
+    const external = metric(text, 'conclave_nodejs_external_memory_bytes');
+    return { rssBytes: rssBytes(this.pid(id)), heapBytes: heap === undefined || external === undefined ? undefined : heap + external };
   }
 
   async replaceWithEmpty(id: number, beforeStart: () => Promise<void>) {

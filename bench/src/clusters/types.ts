@@ -2,7 +2,7 @@ import type { SystemName } from '../drivers/index.js';
 
 export interface MemoryReading {
   rssBytes: number;
-  /** live heap where the runtime tells it (JVM after a full GC; V8 heap used; Go heap alloc) */
+  /** live heap where the runtime tells it (JVM after a full GC; V8 heap used + external memory; Go heap alloc) */
   heapBytes?: number;
 }
 

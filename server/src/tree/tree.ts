@@ -13,6 +13,7 @@ import {
   NotEmptyError,
 } from '../errors.js';
 import { parentOf, ROOT, sequenceSuffix, SYSTEM_PATH } from './path.js';
+import { PathMap } from './path-map.js';
 
 export type NodeKind =
   | 'PERSISTENT'
@@ -164,7 +165,7 @@ export interface CreateResult {
  * bytes out of their wire messages, see codec.ts).
  */
 export class DataTree {
-  private readonly nodes = new Map<string, ZNode>();
+  private readonly nodes = new PathMap<ZNode>();
   /** restoreNode's last parent and its path ('' for the root), for the siblings that follow */
   private restoringParent: ZNode | undefined;
   private restoringParentPath = '';

@@ -48,6 +48,34 @@ describe('state machine', () => {
     assert.equal(fsm.tree.size, 3);
   });
 
+  it('refuses a create under a parent deleted since, and links one to the parent a failed multi put back', () => {
+    apply(create('/a'));
+    apply(create('/a/b'));
+    apply(del('/a/b'));
+    apply(del('/a'));
+    assert.equal(apply(create('/a/c')).error?.code, 'NO_NODE');
+    assert.equal(fsm.tree.get('/a/c'), undefined);
+    // The same in one multi, whose failure puts /a back: the next create links to it.
+    apply(create('/a'));
+    apply(create('/a/b'));
+    const multi = apply(
+      txn({
+        op: 'multi',
+        multi: {
+          ops: [
+            { op: 'delete', delete: { path: '/a/b', version: -1 } },
+            { op: 'delete', delete: { path: '/a', version: -1 } },
+            { op: 'create', create: { path: '/a/c', data: bytes(''), kind: 'PERSISTENT' as never, ttlMs: 0, leaseId: 0, withStat: false } },
+          ],
+        },
+      }),
+    );
+    assert.equal(multi.error?.code, 'NO_NODE');
+    assert.deepEqual(fsm.tree.children('/a'), ['b']);
+    assert.equal(apply(create('/a/d')).error, undefined);
+    assert.deepEqual(fsm.tree.children('/a'), ['b', 'd']);
+  });
+
   it('names sequential nodes from the parent cversion with %010d', () => {
     apply(create('/q'));
     const a = apply(create('/q/item-', '', 'PERSISTENT_SEQUENTIAL'));
