@@ -12,17 +12,39 @@ import { TestCluster } from '../../harness/cluster.js';
 
 const MiB = 1024 * 1024;
 
+/** Three members with `settings`, one follower killed, and a client on the other two. */
+async function withFollowerDown(
+  settings: Record<string, string | number>,
+  body: (c: { cluster: TestCluster; leader: number; follower: number; client: Conclave }) => Promise<void>,
+): Promise<void> {
+  const cluster = await TestCluster.start({ members: 3, settings });
+  try {
+    const leader = await cluster.leader();
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    await cluster.kill(follower);
+    const client = await Conclave.connect({ endpoints: cluster.endpoints([1, 2, 3].filter((id) => id !== follower)) });
+    try {
+      await body({ cluster, leader, follower, client });
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Restarts the follower and waits until it has applied what the leader committed. */
+async function restartAndCatchUp(cluster: TestCluster, leader: number, follower: number): Promise<void> {
+  await cluster.restart(follower);
+  await waitFor(async () => (await cluster.status(follower))?.appliedIndex === (await cluster.status(leader))?.commitIndex, 30_000, 'the follower catching up');
+}
+
 describe('the log kept in memory', function () {
   this.timeout(120_000);
 
   it('stays within logMemoryBytes without snapshots, and a follower behind it catches up by a snapshot taken for it', async () => {
     const settings = { logLevel: 'info', logMemoryBytes: MiB, snapshotCount: 1_000_000, snapshotLogBytes: 1024 * MiB };
-    const cluster = await TestCluster.start({ members: 3, settings });
-    try {
-      const leader = await cluster.leader();
-      const follower = [1, 2, 3].find((id) => id !== leader)!;
-      await cluster.kill(follower);
-      const client = await Conclave.connect({ endpoints: cluster.endpoints([1, 2, 3].filter((id) => id !== follower)) });
+    await withFollowerDown(settings, async ({ cluster, leader, follower, client }) => {
       const value = Buffer.alloc(100_000, 3);
       for (let i = 0; i < 60; i++) await client.create(`/big-${i}`, value);
 
@@ -31,8 +53,7 @@ describe('the log kept in memory', function () {
       assert.equal(status.snapshotIndex, 0, 'no snapshot taken yet');
       assert.ok(status.logFirstIndex > 20, `entries were dropped from memory (first index held: ${status.logFirstIndex})`);
 
-      await cluster.restart(follower);
-      await waitFor(async () => (await cluster.status(follower))?.appliedIndex === (await cluster.status(leader))?.commitIndex, 30_000, 'the follower catching up');
+      await restartAndCatchUp(cluster, leader, follower);
       assert.match(cluster.logTail(leader, 200), /taking a snapshot for a member: the log kept in memory no longer reaches the latest snapshot/);
       assert.match(cluster.logTail(leader, 200), new RegExp(`"member":${follower},"index":\\d+,"msg":"streaming the snapshot to the member as it is taken"`));
       assert.doesNotMatch(cluster.logTail(leader, 200), /snapshot transfer failed/);
@@ -43,21 +64,14 @@ describe('the log kept in memory', function () {
       const children = await reader.getChildren('/');
       assert.equal(children.filter((c) => c.startsWith('big-')).length, 60);
       assert.ok((await reader.get('/big-59')).data.equals(value));
-      await Promise.all([reader.close(), client.close()]);
-    } finally {
-      await cluster.stop();
-    }
+      await reader.close();
+    });
   });
 
   it('a follower that needs a snapshot gets a new one when the log since the latest holds more than a third of its bytes', async () => {
     // No snapshot but the one asked for, no entries kept behind it: a follower behind it needs one.
     const settings = { logLevel: 'info', snapshotCount: 1_000_000, snapshotLogBytes: 1024 * MiB, snapshotCatchUpEntries: 0 };
-    const cluster = await TestCluster.start({ members: 3, settings });
-    try {
-      const leader = await cluster.leader();
-      const follower = [1, 2, 3].find((id) => id !== leader)!;
-      await cluster.kill(follower);
-      const client = await Conclave.connect({ endpoints: cluster.endpoints([1, 2, 3].filter((id) => id !== follower)) });
+    await withFollowerDown(settings, async ({ cluster, leader, follower, client }) => {
       for (let i = 0; i < 20; i++) await client.create(`/small-${i}`, Buffer.alloc(100, 1));
       const snapshotIndex = await client.cluster.takeSnapshot({ endpoint: cluster.endpoints([leader]) });
       // the tail: 2 MB of entries against a snapshot of a few KB, all still in the leader's memory
@@ -67,8 +81,7 @@ describe('the log kept in memory', function () {
       assert.equal(status.snapshotIndex, snapshotIndex);
       assert.ok(status.logFirstIndex <= snapshotIndex + 1, `the log in memory reaches the snapshot (first index held: ${status.logFirstIndex})`);
 
-      await cluster.restart(follower);
-      await waitFor(async () => (await cluster.status(follower))?.appliedIndex === (await cluster.status(leader))?.commitIndex, 30_000, 'the follower catching up');
+      await restartAndCatchUp(cluster, leader, follower);
       assert.match(cluster.logTail(leader, 200), /taking a snapshot for a member: the log since the latest snapshot is long/);
       const installed = /"index":(\d+),"nodes":\d+,"restoredWhileReceiving":true,"msg":"installed snapshot from the leader"/.exec(cluster.logTail(follower, 200));
       assert.ok(installed, 'the follower installed a snapshot');
@@ -76,9 +89,7 @@ describe('the log kept in memory', function () {
 
       const reader = await Conclave.connect({ endpoints: cluster.endpoints([follower]) });
       assert.ok((await reader.get('/tail-19')).data.equals(value));
-      await Promise.all([reader.close(), client.close()]);
-    } finally {
-      await cluster.stop();
-    }
+      await reader.close();
+    });
   });
 });
