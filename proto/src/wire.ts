@@ -169,51 +169,10 @@ export class StringCache {
   value = '';
 }
 
-/**
- * Copies of small byte fields packed into shared slabs of `slabBytes`, for values made in bulk that
- * live about as long as each other (a snapshot's restored node data): Buffer.allocUnsafe's copies
- * share Node's 8 KiB pool, and each new pool costs an ArrayBuffer allocation (about 12 us), which a
- * million small values pay 12,000 times. Like Node's pool, a slab lives as long as any value in it,
- * so values with lifetimes of their own (a write's data) are better off in Node's pool.
- *
- * A copy is placed, not handed out as a view: the caller keeps (placedIn, placedAt, length), and
- * makes a view when it needs one. A view is an object of about a hundred bytes that the garbage
- * collector copies twice before it is old; restoring a million nodes without one each held 40-90 MB
- * less V8 heap and took 8% less time (bench/analysis.md, "Restored node data in slabs").
- */
-export class ByteSlabs {
-  private slab: Buffer;
-  private used = 0;
-  /** where place() copied its last bytes: a slab shared with other copies, or a buffer of their own (at 0) */
-  placedIn: Buffer;
-  placedAt = 0;
-
-  constructor(
-    private readonly slabBytes = 64 * 1024,
-    /** larger fields get a buffer of their own */
-    private readonly maxField = 4096,
-  ) {
-    this.slab = Buffer.allocUnsafeSlow(slabBytes);
-    this.placedIn = this.slab;
-  }
-
-  /** Copies bytes [from, from + n) of `source` to placedIn[placedAt, placedAt + n). */
-  place(source: Uint8Array, from: number, n: number): void {
-    if (n > this.maxField) {
-      this.placedIn = copyOut(source, from, n);
-      this.placedAt = 0;
-      return;
-    }
-    if (this.used + n > this.slabBytes) {
-      this.slab = Buffer.allocUnsafeSlow(this.slabBytes);
-      this.used = 0;
-    }
-    // One view of the source range; Buffer.prototype.copy checks its arguments and makes the same view.
-    this.slab.set(new Uint8Array(source.buffer, source.byteOffset + from, n), this.used);
-    this.placedIn = this.slab;
-    this.placedAt = this.used;
-    this.used += n;
-  }
+/** Where bytesPlaced copies a field (the server's DataSlabs: node data packed into shared slabs). */
+export interface BytePlacer {
+  /** copies bytes [from, from + n) of `source` to a place of its own */
+  place(source: Uint8Array, from: number, n: number): void;
 }
 
 /** bytesKept keeps views of fields this large; smaller ones are copied (a copy costs little, a view pins) */
@@ -320,14 +279,16 @@ export class WireReader {
   /**
    * A bytes field to keep for long (a node's data): a view when it is large and fills at least half
    * of the memory under the bytes read, so keeping it pins at most twice its size; otherwise a copy
-   * (bytesCopy). The bytes read must never be written again (a log entry's, a received message's).
+   * (bytesCopy). Fields of up to `keeperCopies` bytes are views too: their keeper copies them itself
+   * (the server's tree, into its slabs). The bytes read must never be written again (a log entry's,
+   * a received message's).
    */
-  bytesKept(): Buffer {
+  bytesKept(keeperCopies = 0): Buffer {
     const n = this.length();
     const from = this.at;
     this.at += n;
     const bytes = this.bytes;
-    if (n >= KEEP_VIEW_MIN_BYTES && 2 * n >= bytes.buffer.byteLength) return Buffer.from(bytes.buffer, bytes.byteOffset + from, n);
+    if (n <= keeperCopies || (n >= KEEP_VIEW_MIN_BYTES && 2 * n >= bytes.buffer.byteLength)) return Buffer.from(bytes.buffer, bytes.byteOffset + from, n);
     return copyOut(bytes, from, n);
   }
 
@@ -339,10 +300,10 @@ export class WireReader {
     return copy;
   }
 
-  /** A bytes field copied into `slabs` (see ByteSlabs.place for where); returns its length. */
-  bytesPlaced(slabs: ByteSlabs): number {
+  /** A bytes field copied by `placer` (which says where it went); returns its length. */
+  bytesPlaced(placer: BytePlacer): number {
     const n = this.length();
-    slabs.place(this.bytes, this.at, n);
+    placer.place(this.bytes, this.at, n);
     this.at += n;
     return n;
   }

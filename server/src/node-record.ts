@@ -6,9 +6,10 @@
  * of a snapshot's time. The bytes are the schema's, so protobufjs reads what this writes and the
  * other way round (server/test/node-record.test.ts checks both against random records).
  */
-import { ByteSlabs, WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from '@conclave/proto/wire';
+import { WireReader, varintFieldSize, varintSize, writeVarint, writeVarintField } from '@conclave/proto/wire';
 import type { RecordWriter } from './storage/snapshot-format.js';
 import { ZNode, NODE_KINDS, type NodeKind } from './tree/tree.js';
+import { DataSlabs } from './tree/data-slabs.js';
 
 const RECORD_NODE_TAG = (2 << 3) | 2; // SnapshotRecord.node
 const PATH_TAG = (1 << 3) | 2;
@@ -103,8 +104,8 @@ export interface DecodedNode {
 
 /** decodeNodeRecord's reader, reused: the decoder is synchronous, so one at a time uses it */
 const reader = new WireReader(EMPTY, 0, 0, malformed);
-/** restored nodes' data: made together, in bulk */
-const dataSlabs = new ByteSlabs();
+/** restored nodes' data: made together, in bulk, so in larger slabs than the tree's own */
+const dataSlabs = new DataSlabs(64 * 1024, 4096);
 
 /**
  * The node of a node record, built straight from bytes [start, end) of `input` into `out` (its

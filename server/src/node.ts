@@ -138,6 +138,13 @@ const SNAPSHOT_STREAM_BACKLOG_BYTES = 256 * 1024 * 1024;
 const SNAPSHOT_TAIL_FACTOR = 1 / 3;
 /** how long the entries after a snapshot sent to a member stay in memory for it at most (a member that died meanwhile never asks) */
 const SNAPSHOT_FOLLOW_UP_MS = 60_000;
+/**
+ * Committed entries are applied in turns of at most this long, the event loop running in between:
+ * a restarted member replays its whole log after a snapshot (1M creates: 3.5 s) and a member that
+ * caught up applies what the leader sent meanwhile; in one turn, its client port, its health
+ * checks and its peers' heartbeats went unanswered until the end.
+ */
+const APPLY_TURN_MS = 20;
 
 export class ConclaveNode implements PeerHandlers {
   fsm: StateMachine;
@@ -173,6 +180,8 @@ export class ConclaveNode implements PeerHandlers {
   private fatal: Error | undefined;
   /** apply is paused while a snapshot is being taken or installed */
   private applyQueue: Entry[] = [];
+  /** the queue holds more than one turn's worth (APPLY_TURN_MS): the next turn is scheduled */
+  private applyTurnScheduled = false;
   /** why applying committed entries waits: a snapshot reading the state machine, or one replacing it */
   private readonly applyPausedFor = new Set<'snapshot' | 'install'>();
   private lastSnapshotIndex: number;
@@ -205,6 +214,8 @@ export class ConclaveNode implements PeerHandlers {
   /** set while the WAL refuses writes (disk full, I/O error) */
   private storageFailure: Error | undefined;
   private lastReap = 0;
+  /** the replay of the log found on disk: up to which index, from when (performance.now()), once started */
+  private replay: { to: number; from: number; startedAt: number } | undefined;
 
   private constructor(
     readonly options: NodeOptions,
@@ -299,6 +310,8 @@ export class ConclaveNode implements PeerHandlers {
       'recovered log',
     );
     const node = new ConclaveNode(options, deps, fsm, raftStorage, applied);
+    const commit = Math.min(recovered.hardState?.commit ?? 0, raftStorage.lastIndex());
+    if (commit > applied) node.replay = { to: commit, from: applied, startedAt: 0 };
     node.lastSnapshotBytes = snapshotBytes;
     return node;
   }
@@ -311,6 +324,7 @@ export class ConclaveNode implements PeerHandlers {
     this.deps.transport.greet();
     this.tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     if (this.isSoleVoter()) this.raft.campaign();
+    if (this.replay !== undefined) this.replay.startedAt = performance.now();
     this.scheduleReady();
   }
 
@@ -908,17 +922,35 @@ export class ConclaveNode implements PeerHandlers {
 
   // ------------------------------------------------------------------ apply
 
+  /** Applies the queue in order, for APPLY_TURN_MS at most; the rest in the next turn of the loop. */
   private drainApplyQueue(): void {
-    if (this.applyPausedFor.size > 0) return;
+    if (this.applyPausedFor.size > 0 || this.applyTurnScheduled || this.stopped) return;
+    const until = performance.now() + APPLY_TURN_MS;
+    const queue = this.applyQueue;
     let i = 0;
-    for (; i < this.applyQueue.length && this.applyPausedFor.size === 0; i++) this.applyEntry(this.applyQueue[i]!);
-    this.applyQueue = i === this.applyQueue.length ? [] : this.applyQueue.slice(i);
+    while (i < queue.length && this.applyPausedFor.size === 0) {
+      this.applyEntry(queue[i++]!);
+      if (i < queue.length && performance.now() > until) {
+        this.applyTurnScheduled = true;
+        setImmediate(() => {
+          this.applyTurnScheduled = false;
+          this.drainApplyQueue();
+        });
+        break;
+      }
+    }
+    this.applyQueue = i === queue.length ? [] : queue.slice(i);
     this.afterApply();
   }
 
   /** What waits on apply: linearizable reads, sessions catching up, metrics. */
   private afterApply(): void {
     const applied = this.fsm.appliedIndex;
+    if (this.replay !== undefined && applied >= this.replay.to) {
+      const { to, from, startedAt } = this.replay;
+      this.replay = undefined;
+      this.deps.logger.info({ entries: to - from, index: to, nodes: this.fsm.tree.size, ms: Math.round(performance.now() - startedAt) }, 'replayed the log');
+    }
     this.readBarrier.onApplied(applied);
     if (this.appliedWaiters.length > 0) {
       const ready = this.appliedWaiters.filter((w) => w.index <= applied);

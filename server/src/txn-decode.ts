@@ -4,15 +4,16 @@
  * every entry it applies, and a restart replays its log through here: protobufjs's generic path
  * (decode, then toObject, then a copy of each node's data out of the view decode made) was 14% of a
  * restart's replay of 1M creates and made two Buffers per znode, where this makes one. Bytes
- * fields are copied out of the entry: the tree keeps them, and must not keep whole entries (or the
- * peer batches they came in) alive. Malformed bytes are a TxnDecodeError.
+ * fields are copied out of the entry, except nodes' data that the tree copies itself (nodeData):
+ * the tree must not keep whole entries (or the peer batches they came in) alive. Malformed bytes
+ * are a TxnDecodeError.
  */
 import type { Txn__Output as Txn } from '@conclave/proto/gen/conclave/raft/v1/Txn.js';
 import type { CreateRequest__Output as CreateRequest } from '@conclave/proto/gen/conclave/v1/CreateRequest.js';
 import type { Op__Output as Op } from '@conclave/proto/gen/conclave/v1/Op.js';
 import type { NodeKind__Output as NodeKind } from '@conclave/proto/gen/conclave/v1/NodeKind.js';
 import { WireReader, WireType } from '@conclave/proto/wire';
-import { NODE_KINDS } from './tree/tree.js';
+import { DATA_COPIED_MAX_BYTES, NODE_KINDS } from './tree/tree.js';
 
 export class TxnDecodeError extends Error {
   constructor(reason: string) {
@@ -48,10 +49,13 @@ function bytes(r: WireReader, wireType: number, name: string): Buffer {
   return r.bytesCopy();
 }
 
-/** A node's data: kept by the tree for long, so a view only where that pins little (bytesKept). */
+/**
+ * A node's data, kept by the tree for long: small data as a view of the entry, which the tree copies
+ * into its slabs; larger data a view only where that pins little (bytesKept).
+ */
 function nodeData(r: WireReader, wireType: number, name: string): Buffer {
   r.expect(wireType, WireType.Bytes, name);
-  return r.bytesKept();
+  return r.bytesKept(DATA_COPIED_MAX_BYTES);
 }
 
 const kindName = (kind: number): NodeKind => (NODE_KINDS[kind] ?? kind) as NodeKind; // unknown: the number, as protobufjs

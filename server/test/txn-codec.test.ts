@@ -5,7 +5,7 @@ import type { Txn, Txn__Output } from '@conclave/proto/gen/conclave/raft/v1/Txn.
 import { stampTime } from '../src/codec.js';
 import { TxnDecodeError, decodeTxn } from '../src/txn-decode.js';
 import { encodeTxn, type TxnOpFields } from '../src/txn-encode.js';
-import { NODE_KINDS } from '../src/tree/tree.js';
+import { DATA_COPIED_MAX_BYTES, NODE_KINDS } from '../src/tree/tree.js';
 import { assertRefusesOnlyWith, byContent } from './wire-helpers.js';
 
 /** protobufjs's generic decoder: what the hand decoder must agree with. */
@@ -51,13 +51,20 @@ describe('transactions decoded by hand', () => {
     );
   });
 
-  it('take the time stamped after the encoding (the last time_ms wins), and copy small data out of the entry', () => {
+  it('take the time stamped after the encoding (the last time_ms wins), and leave small data for the tree to copy', () => {
     const bytes = Buffer.from(stampTime(generic.encode({ timeMs: 5, create: { path: '/x', data: Buffer.from('hello') } }), 1_700_000_000_000));
     const decoded = decodeTxn(bytes);
     assert.equal(decoded.timeMs, 1_700_000_000_000);
-    bytes.fill(0);
-    assert.equal(decoded.create!.data.toString(), 'hello', 'the data is a copy, not a view into the entry');
     assert.equal(decoded.op, 'create');
+    // small node data is a view of the entry: the tree copies it into its slabs (DataTree.keepData)
+    assert.equal(decoded.create!.data.toString(), 'hello');
+    assert.equal(decoded.create!.data.buffer, bytes.buffer);
+    assert.ok(decoded.create!.data.length <= DATA_COPIED_MAX_BYTES);
+    // other bytes are copies: nothing else may keep the entry alive
+    const session = Buffer.from(generic.encode({ createSession: { timeoutMs: 1_000, secret: Buffer.from('s3cret') } }));
+    const opened = decodeTxn(session);
+    session.fill(0);
+    assert.equal(opened.createSession!.secret.toString(), 's3cret');
   });
 
   it('keep large data as a view into the entry, which it fills, instead of a second copy', () => {

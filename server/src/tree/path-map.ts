@@ -61,10 +61,21 @@ export class PathMap<V> implements Iterable<[string, V]> {
 
   /** Sets `key` to `value`; a key already present keeps its place in the order. */
   set(key: string, value: V): this {
-    if (this.fallback !== undefined) {
-      this.fallback.set(key, value);
-      return this;
-    }
+    if (this.fallback !== undefined) this.fallback.set(key, value);
+    else this.put(key, value, true);
+    return this;
+  }
+
+  /** Adds `key` with `value` unless it is present (then changes nothing): whether it was added. One lookup where has() then set() are two. */
+  add(key: string, value: V): boolean {
+    if (this.fallback === undefined) return this.put(key, value, false);
+    if (this.fallback.has(key)) return false;
+    this.fallback.set(key, value);
+    return true;
+  }
+
+  /** Inserts `key`, or replaces its value when `replace`; whether it was inserted. */
+  private put(key: string, value: V, replace: boolean): boolean {
     const hash = this.hash(key);
     const slots = this.slots;
     const mask = this.mask;
@@ -75,8 +86,8 @@ export class PathMap<V> implements Iterable<[string, V]> {
       if (s === 0) break;
       const entry = s - 1;
       if (this.hashes[entry] === hash && this.keys[entry] === key) {
-        this.values[entry] = value;
-        return this;
+        if (replace) this.values[entry] = value;
+        return false;
       }
       slot = (slot + 1) & mask;
       probe++;
@@ -90,7 +101,7 @@ export class PathMap<V> implements Iterable<[string, V]> {
     this.live++;
     if (probe > MAX_PROBE) this.reseed();
     else if (this.live * 2 > this.slots.length) this.rebuild(this.slots.length * 2);
-    return this;
+    return true;
   }
 
   delete(key: string): boolean {

@@ -13,6 +13,7 @@ import {
   NotEmptyError,
 } from '../errors.js';
 import { parentOf, ROOT, sequenceSuffix, SYSTEM_PATH } from './path.js';
+import { DataSlabs } from './data-slabs.js';
 import { PathMap } from './path-map.js';
 
 export type NodeKind =
@@ -72,9 +73,8 @@ export class ZNode {
   cversion = 0;
   /**
    * The data: `bytes` itself (dataAt -1), or bytes [dataAt, dataAt + size) of a slab shared with
-   * other nodes' data (a restored snapshot's: ByteSlabs), viewed when read: a view per restored
-   * node is an object the garbage collector copies twice (bench/analysis.md, "Restored node data
-   * in slabs").
+   * other nodes' data (DataSlabs: the tree's own, or a restored snapshot's), viewed when read: a
+   * view per node is an object the garbage collector copies twice.
    */
   private bytes: Uint8Array;
   private dataAt = -1;
@@ -161,11 +161,16 @@ export interface CreateResult {
 }
 
 /**
- * Node data is held as given: callers pass bytes the tree may keep (the server copies decoded
- * bytes out of their wire messages, see codec.ts).
+ * Node data of up to DATA_COPIED_MAX_BYTES is copied into the tree's slabs (DataSlabs), so callers
+ * may pass views of bytes they reuse (a log entry's); larger data is held as given, so callers pass
+ * bytes the tree may keep (txn-decode.ts keeps a view of a large value only where it pins little).
  */
+export const DATA_COPIED_MAX_BYTES = 2048;
+
 export class DataTree {
   private readonly nodes = new PathMap<ZNode>();
+  /** small node data written here (slabs the size of Node's Buffer pool, which held it before) */
+  private readonly slabs = new DataSlabs(8 * 1024, DATA_COPIED_MAX_BYTES);
   /** restoreNode's last parent and its path ('' for the root), for the siblings that follow */
   private restoringParent: ZNode | undefined;
   private restoringParentPath = '';
@@ -267,12 +272,13 @@ export class DataTree {
       throw new NoChildrenForEphemeralsError(`${parentPath} is ephemeral and cannot have children`, { path: parentPath });
     }
     const actual = isSequentialKind(kind) ? path + sequenceSuffix(parent.cversion) : path;
-    if (this.nodes.has(actual)) throw new NodeExistsError(`${actual} already exists`, { path: actual });
+    const node = new ZNode(EMPTY, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
+    if (!this.nodes.add(actual, node)) throw new NodeExistsError(`${actual} already exists`, { path: actual });
 
-    const node = new ZNode(data, kind, zxid, time, isEphemeralKind(kind) ? owner : 0, isTtlKind(kind) ? ttl : 0);
+    this.keepData(node, data);
     const parentCversion = parent.cversion;
     const parentPzxid = parent.pzxid;
-    this.insert(actual, node, parent, zxid);
+    this.link(actual, node, parent, zxid);
     return {
       path: actual,
       parentPath,
@@ -313,7 +319,7 @@ export class DataTree {
     }
     const before = { data: node.data, mzxid: node.mzxid, mtime: node.mtime, version: node.version };
     this.dataBytes += data.length - node.dataLength;
-    node.data = data;
+    this.keepData(node, data);
     node.mzxid = zxid;
     node.mtime = time;
     node.version++;
@@ -365,9 +371,25 @@ export class DataTree {
     this.track(path, node);
   }
 
+  /** Makes `data` the node's: small data copied into the slabs, larger data as given. */
+  private keepData(node: ZNode, data: Uint8Array): void {
+    const n = data.length;
+    if (n === 0 || n > DATA_COPIED_MAX_BYTES) {
+      node.data = n === 0 ? EMPTY : data;
+      return;
+    }
+    this.slabs.place(data, 0, n);
+    node.setDataIn(this.slabs.placedIn, this.slabs.placedAt, n);
+  }
+
   /** Links `node` at `path` under `parent`; with a zxid, bumps the parent's cversion and pzxid as a create does. */
   private insert(path: string, node: ZNode, parent: ZNode, zxid: number | undefined): void {
     this.nodes.set(path, node);
+    this.link(path, node, parent, zxid);
+  }
+
+  /** insert() for a node already in the index. */
+  private link(path: string, node: ZNode, parent: ZNode, zxid: number | undefined): void {
     (parent.children ??= new Set()).add(path);
     if (zxid !== undefined) {
       parent.cversion++;

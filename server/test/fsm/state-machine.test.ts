@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { addSnapshotRecord, snapshotRecords } from '../../src/codec.js';
 import { recordBytes } from '../../src/storage/index.js';
 import { SnapshotRestorer, StateMachine } from '../../src/fsm/state-machine.js';
+import { DATA_COPIED_MAX_BYTES } from '../../src/tree/tree.js';
 import { bytes, closeSession, create, createSession, del, setData, txn } from './helpers.js';
 
 describe('state machine', () => {
@@ -37,6 +38,24 @@ describe('state machine', () => {
     const root = fsm.tree.get('/')!;
     assert.equal(root.cversion, 2); // /conclave and /a
     assert.equal(root.pzxid, 1);
+  });
+
+  it('keeps a copy of small data, so that the bytes given may be reused, and large data as given', () => {
+    const entry = Buffer.from('aaaa-bbbb');
+    const small = txn({ op: 'create', create: { path: '/small', data: entry.subarray(0, 4), kind: 'PERSISTENT', ttlMs: 0, leaseId: 0, withStat: false } });
+    apply(small);
+    apply(txn({ op: 'setData', setData: { path: '/small', data: entry.subarray(5), version: -1 } }));
+    const large = Buffer.alloc(DATA_COPIED_MAX_BYTES + 1, 'L');
+    apply(txn({ op: 'create', create: { path: '/large', data: large, kind: 'PERSISTENT', ttlMs: 0, leaseId: 0, withStat: false } }));
+    entry.fill('x');
+    assert.deepEqual(Buffer.from(fsm.tree.get('/small')!.data), bytes('bbbb'));
+    assert.equal(fsm.tree.get('/small')!.dataLength, 4);
+    assert.equal(fsm.tree.get('/large')!.data, large);
+    // a failed multi puts the data back as it was
+    const out = apply(txn({ op: 'multi', multi: { ops: [{ op: 'setData', setData: { path: '/small', data: bytes('cc'), version: -1 } }, { op: 'delete', delete: { path: '/missing', version: -1 } }] } }));
+    assert.ok(out.error);
+    assert.deepEqual(Buffer.from(fsm.tree.get('/small')!.data), bytes('bbbb'));
+    assert.equal(fsm.tree.approximateDataSize, 4 + large.length);
   });
 
   it('refuses a create under a missing parent, or an existing node, changing nothing', () => {

@@ -1,5 +1,5 @@
 /**
- * PathMap against V8's Map: random sets, deletes and lookups (a small alphabet of keys, so that
+ * PathMap against V8's Map: random sets, adds, deletes and lookups (a small alphabet of keys, so that
  * keys come back after their delete and runs of slots form), the same answers and the same order
  * of iteration after every step; growth, compaction, and the way out of a hash that floods.
  */
@@ -17,7 +17,7 @@ class HashedMap<V> extends PathMap<V> {
   }
 }
 
-type Step = { t: 'set'; key: string; value: number } | { t: 'delete'; key: string } | { t: 'get'; key: string } | { t: 'bulk'; from: number; count: number; del: boolean };
+type Step = { t: 'set'; key: string; value: number } | { t: 'add'; key: string; value: number } | { t: 'delete'; key: string } | { t: 'get'; key: string } | { t: 'bulk'; from: number; count: number; del: boolean };
 
 const key = fc.oneof(
   fc.constantFrom('/', '/a', '/a/b', '/b', '/a/b/c', '/conclave'),
@@ -25,6 +25,7 @@ const key = fc.oneof(
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant('set' as const), key, value: fc.integer() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('add' as const), key, value: fc.integer() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('delete' as const), key }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('get' as const), key }) },
   // a run of keys set or deleted at once: growth, and enough holes to compact
@@ -42,6 +43,10 @@ function run(map: PathMap<number>, steps: Step[]): void {
     if (s.t === 'set') {
       map.set(s.key, s.value);
       model.set(s.key, s.value);
+    } else if (s.t === 'add') {
+      const absent = !model.has(s.key);
+      assert.equal(map.add(s.key, s.value), absent);
+      if (absent) model.set(s.key, s.value);
     } else if (s.t === 'delete') {
       assert.equal(map.delete(s.key), model.delete(s.key));
     } else if (s.t === 'get') {
