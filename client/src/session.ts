@@ -84,6 +84,19 @@ function openSessionStream(stub: ConclaveStub): grpc.ClientDuplexStream<SessionU
   }
 }
 
+/**
+ * How long a session waits before its next connect attempt, `roundMs` after it began the round of
+ * attempts through its endpoints that `attempt` (counted from 0) ended: nothing within a round;
+ * after a round, 50 ms more for each attempt so far, up to 1 s, counted from the round's start. A
+ * round that took that long itself (a connect that timed out, or that a member held while it caught
+ * up and then failed) is followed by the next at once: waiting the whole pause after it made a
+ * member that caught up by a snapshot wait 0.35-0.5 s more for its client (bench/analysis.md).
+ */
+export function connectPause(attempt: number, endpoints: number, roundMs: number): number {
+  if ((attempt + 1) % endpoints !== 0) return 0;
+  return Math.max(0, Math.min(1000, 50 * (attempt + 1)) - roundMs);
+}
+
 /** Waits `ms`, or less if `signal` aborts first. */
 const pause = (ms: number, signal: AbortSignal | undefined) =>
   new Promise<void>((resolve) => {
@@ -202,7 +215,9 @@ export class Session extends EventEmitter {
   private async connectLoop(first: boolean, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
     let lastError: Error | undefined;
+    let roundStarted = started;
     for (let attempt = 0; ; attempt++) {
+      if (attempt % this.options.endpoints.length === 0) roundStarted = Date.now();
       if (this.state === 'closed' || this.state === 'expired') return;
       if (signal?.aborted) {
         throw lastError ? new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`) : signal.reason;
@@ -225,7 +240,8 @@ export class Session extends EventEmitter {
           throw new UnavailableError(`cannot connect to ${this.options.endpoints.join(',')} (${lastError.message})`);
         }
       }
-      if ((attempt + 1) % this.options.endpoints.length === 0) await pause(Math.min(1000, 50 * (attempt + 1)), signal);
+      const wait = connectPause(attempt, this.options.endpoints.length, Date.now() - roundStarted);
+      if (wait > 0) await pause(wait, signal);
     }
   }
 
