@@ -39,10 +39,15 @@ describe('a member replaying its log', function () {
       const launched = cluster.launch(cluster.member(follower));
       // Poll the member's /status from its spawn until it has replayed: it must answer mid-replay.
       const midReplay: number[] = [];
+      const readiness: string[] = [];
       let replayed = false;
       while (!replayed) {
         const status = await cluster.status(follower);
-        if (status !== undefined && status.appliedIndex < target) midReplay.push(status.appliedIndex);
+        if (status !== undefined && status.appliedIndex < target) {
+          midReplay.push(status.appliedIndex);
+          const ready = await fetch(`http://127.0.0.1:${cluster.member(follower).metricsPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+          if (ready !== undefined) readiness.push(`${ready.status} ${await ready.text()}`);
+        }
         if (status !== undefined && status.appliedIndex >= target) replayed = true;
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -51,6 +56,8 @@ describe('a member replaying its log', function () {
       assert.match(cluster.logTail(follower, 50), /"entries":\d+,"index":\d+,"nodes":\d+,"ms":\d+,"msg":"replayed the log"/);
       assert.ok(midReplay.length >= 2, `the member answered ${midReplay.length} status requests while it replayed`);
       assert.ok(midReplay.some((applied) => applied > 0), 'some answered after the replay had begun');
+      // not ready while far behind (server/src/member.ts ready()), and saying why
+      assert.ok(readiness.some((r) => /^503 .*catching up: applied \d+ of \d+/.test(r)), `readiness answers while replaying: ${readiness.slice(0, 3).join(' | ')}`);
 
       // A client of this member alone reads what the log held.
       const client = await Conclave.connect({ endpoints: cluster.endpoints([follower]) });

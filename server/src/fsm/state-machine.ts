@@ -399,6 +399,7 @@ export class SnapshotRestorer {
       fsm.cluster.clusterId = header.clusterId;
       for (const m of header.members) fsm.cluster.members.set(m.id, { ...m });
       for (const id of header.removedIds) fsm.cluster.removedIds.add(id);
+      fsm.tree.reserve(header.nodeCount);
     } else if (this.header == null) {
       throw new Error('snapshot does not start with its header');
     } else if (record.node) {

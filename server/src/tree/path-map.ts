@@ -59,6 +59,18 @@ export class PathMap<V> implements Iterable<[string, V]> {
     return this.find(key, this.hash(key)) >= 0;
   }
 
+  /** Makes room for `count` entries in all, so that filling the table up to them rebuilds nothing (a restore knows its node count). */
+  reserve(count: number): void {
+    if (this.fallback !== undefined) return;
+    const size = slotsFor(count);
+    if (size > this.slots.length) this.rebuild(size);
+    if (count > this.hashes.length) {
+      const hashes = new Int32Array(count);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
+  }
+
   /** Sets `key` to `value`; a key already present keeps its place in the order. */
   set(key: string, value: V): this {
     if (this.fallback !== undefined) this.fallback.set(key, value);

@@ -167,6 +167,9 @@ export interface CreateResult {
  */
 export const DATA_COPIED_MAX_BYTES = 2048;
 
+/** reserve() takes a count from a snapshot's header: beyond this many nodes the index grows as it fills */
+const RESERVE_MAX_NODES = 8 * 1024 * 1024;
+
 export class DataTree {
   private readonly nodes = new PathMap<ZNode>();
   /** small node data written here (slabs the size of Node's Buffer pool, which held it before) */
@@ -188,6 +191,11 @@ export class DataTree {
 
   get size(): number {
     return this.nodes.size;
+  }
+
+  /** Makes room in the index for `count` nodes in all (a restore, from its header; at most RESERVE_MAX_NODES). */
+  reserve(count: number): void {
+    this.nodes.reserve(Math.min(count, RESERVE_MAX_NODES));
   }
 
   get ephemeralCount(): number {

@@ -1,5 +1,5 @@
 /**
- * PathMap against V8's Map: random sets, adds, deletes and lookups (a small alphabet of keys, so that
+ * PathMap against V8's Map: random sets, adds, deletes, lookups and reservations (a small alphabet of keys, so that
  * keys come back after their delete and runs of slots form), the same answers and the same order
  * of iteration after every step; growth, compaction, and the way out of a hash that floods.
  */
@@ -17,7 +17,7 @@ class HashedMap<V> extends PathMap<V> {
   }
 }
 
-type Step = { t: 'set'; key: string; value: number } | { t: 'add'; key: string; value: number } | { t: 'delete'; key: string } | { t: 'get'; key: string } | { t: 'bulk'; from: number; count: number; del: boolean };
+type Step = { t: 'reserve'; count: number } | { t: 'set'; key: string; value: number } | { t: 'add'; key: string; value: number } | { t: 'delete'; key: string } | { t: 'get'; key: string } | { t: 'bulk'; from: number; count: number; del: boolean };
 
 const key = fc.oneof(
   fc.constantFrom('/', '/a', '/a/b', '/b', '/a/b/c', '/conclave'),
@@ -26,6 +26,7 @@ const key = fc.oneof(
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant('set' as const), key, value: fc.integer() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('add' as const), key, value: fc.integer() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('reserve' as const), count: fc.nat(5000) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('delete' as const), key }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('get' as const), key }) },
   // a run of keys set or deleted at once: growth, and enough holes to compact
@@ -40,7 +41,9 @@ function check(map: PathMap<number>, model: Map<string, number>): void {
 function run(map: PathMap<number>, steps: Step[]): void {
   const model = new Map<string, number>();
   for (const s of steps) {
-    if (s.t === 'set') {
+    if (s.t === 'reserve') {
+      map.reserve(s.count);
+    } else if (s.t === 'set') {
       map.set(s.key, s.value);
       model.set(s.key, s.value);
     } else if (s.t === 'add') {
