@@ -6,8 +6,9 @@
  * about a hundred bytes that lives as long as the node, which the garbage collector copies twice
  * before it is old. Placed in a slab, the node keeps (slab, offset, length) and a view is made only
  * when its data is read. Restoring a million nodes this way held 40-90 MB less V8 heap and took 8%
- * less time (bench/analysis.md, "Restored node data in slabs"); replaying a million creates from
- * the log, 3.0 s against 3.6 s (median of 7 runs each, "Replayed node data in slabs").
+ * less time (bench/analysis.md, "Restored node data in slabs"); replaying the benchmark's log of a
+ * million creates, 65-95 MB less V8 heap and 9% less CPU (median of 6 runs each; bench/analysis.md,
+ * "Replay in turns, node data in the tree's slabs, and the client's pause").
  *
  * Like Node's pool, a slab lives as long as any value in it, and values larger than `maxField` get
  * a buffer of their own.
