@@ -180,6 +180,8 @@ export class ConclaveNode implements PeerHandlers {
   private fatal: Error | undefined;
   /** apply is paused while a snapshot is being taken or installed */
   private applyQueue: Entry[] = [];
+  /** applyQueue's entries before this one are applied (the queue is emptied once all are) */
+  private applyHead = 0;
   /** the queue holds more than one turn's worth (APPLY_TURN_MS): the next turn is scheduled */
   private applyTurnScheduled = false;
   /** why applying committed entries waits: a snapshot reading the state machine, or one replacing it */
@@ -927,7 +929,7 @@ export class ConclaveNode implements PeerHandlers {
     if (this.applyPausedFor.size > 0 || this.applyTurnScheduled || this.stopped) return;
     const until = performance.now() + APPLY_TURN_MS;
     const queue = this.applyQueue;
-    let i = 0;
+    let i = this.applyHead;
     while (i < queue.length && this.applyPausedFor.size === 0) {
       this.applyEntry(queue[i++]!);
       if (i < queue.length && performance.now() > until) {
@@ -939,7 +941,15 @@ export class ConclaveNode implements PeerHandlers {
         break;
       }
     }
-    this.applyQueue = i === queue.length ? [] : queue.slice(i);
+    // A long replay ends many turns early: keep a head instead of copying the rest each time, and
+    // drop the applied part once it is most of the queue (a queue that never empties stays bounded).
+    if (i === queue.length) {
+      this.applyQueue = [];
+      this.applyHead = 0;
+    } else if (i > 1024 && 2 * i > queue.length) {
+      this.applyQueue = queue.slice(i);
+      this.applyHead = 0;
+    } else this.applyHead = i;
     this.afterApply();
   }
 
@@ -1127,7 +1137,8 @@ export class ConclaveNode implements PeerHandlers {
       await this.deps.log.saveSnapshotMarker(meta);
       const previous = this.fsm;
       this.fsm = fsm;
-      this.applyQueue = this.applyQueue.filter((e) => e.index > meta.index);
+      this.applyQueue = this.applyQueue.slice(this.applyHead).filter((e) => e.index > meta.index);
+      this.applyHead = 0;
       this.lastSnapshotIndex = meta.index;
       this.drawSnapshotShare();
       this.lastSnapshotBytes = file.bytes;

@@ -1,6 +1,7 @@
 /**
  * Copies of small byte strings packed into shared slabs, for node data the tree keeps. Pure (no
- * imports); the slabs are Node Buffers, so that a node's data read back is a Buffer as before.
+ * imports, only the Buffer global): the slabs are Node Buffers, so that a node's data read back is a
+ * Buffer as before.
  *
  * Why: a copy of its own per node (Buffer.allocUnsafe, a view of Node's 8 KiB pool) is an object of
  * about a hundred bytes that lives as long as the node, which the garbage collector copies twice
@@ -23,7 +24,7 @@ export class DataSlabs {
   constructor(
     private readonly slabBytes: number,
     /** larger fields get a buffer of their own */
-    readonly maxField: number,
+    private readonly maxField: number,
   ) {
     this.slab = Buffer.allocUnsafeSlow(slabBytes);
     this.placedIn = this.slab;
